@@ -8,10 +8,10 @@ SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := build
 
 GO        ?= go
-OUT       ?= $(CURDIR)/_output
+OUT       ?= $(or $(KUBEEDGE_OUTPUT),$(CURDIR)/_output)
 BIN       := $(OUT)/bin
 IMAGES    := $(OUT)/images
-E2E_CACHE ?= $(HOME)/.cache/kubeedge-e2e
+E2E_CACHE ?= $(or $(KUBEEDGE_E2E_CACHE),$(HOME)/.cache/kubeedge-e2e)
 RUN_DIR   ?= $(OUT)/local
 
 VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
