@@ -1,41 +1,65 @@
-// Command cloudcore runs the cloud part of KubeEdge: CloudHub, EdgeController and DeviceController.
+// Command cloudcore runs the cloud part of KubeEdge: CloudHub, EdgeController
+// and DeviceController.
 package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
 
+	"github.com/cleanedge/kubeedge/components/apis/cloudcore/v1alpha1"
+	"github.com/cleanedge/kubeedge/components/cloud/cloudcore"
 	"github.com/cleanedge/kubeedge/components/version"
 )
 
 func newRootCommand() *cobra.Command {
 	var (
-		configFile  string
-		showVersion bool
+		configFile                       string
+		showVersion, defaults, minConfig bool
 	)
 	root := &cobra.Command{
-		Use:           "cloudcore",
-		Short:         "cloudcore runs the cloud part of KubeEdge: CloudHub, EdgeController and DeviceController",
+		Use:   "cloudcore",
+		Short: "cloudcore runs the cloud part of KubeEdge: CloudHub, EdgeController and DeviceController",
+		Long: `cloudcore serves edge nodes: CloudHub accepts their mutual-TLS websocket links
+(default :10000) and signs their certificates (HTTPS, default :10002); EdgeController
+keeps Node objects, status and leases in the API server.`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if showVersion {
-				return version.Print(cmd.OutOrStdout(), "")
+			out := cmd.OutOrStdout()
+			switch {
+			case showVersion:
+				return version.Print(out, "")
+			case defaults:
+				return printYAML(out, v1alpha1.NewDefault().Marshal)
+			case minConfig:
+				return printYAML(out, v1alpha1.NewMinimal().MarshalMinimal)
 			}
-			return errors.New("cloudcore modules are not part of this build yet (config " + configFile + " was not read)")
+			cfg, err := v1alpha1.Load(configFile)
+			if err != nil {
+				return err
+			}
+			return cloudcore.Run(cmd.Context(), cfg, klog.Background())
 		},
 	}
-	root.Flags().StringVar(&configFile, "config", "/etc/kubeedge/config/cloudcore.yaml", "path to the cloudcore configuration file")
+	root.Flags().StringVar(&configFile, "config", v1alpha1.DefaultConfigFile, "path to the cloudcore configuration file")
 	root.Flags().BoolVar(&showVersion, "version", false, "print version information and exit")
+	root.Flags().BoolVar(&defaults, "defaultconfig", false, "print the default configuration and exit")
+	root.Flags().BoolVar(&minConfig, "minconfig", false, "print a minimal configuration and exit")
+	root.AddCommand(newVersionCommand())
+	root.CompletionOptions.DisableDefaultCmd = true
+	return root
+}
+
+func newVersionCommand() *cobra.Command {
 	var output string
-	versionCmd := &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the version of cloudcore",
 		Args:  cobra.NoArgs,
@@ -43,16 +67,25 @@ func newRootCommand() *cobra.Command {
 			return version.Print(cmd.OutOrStdout(), output)
 		},
 	}
-	versionCmd.Flags().StringVarP(&output, "output", "o", "", "output format: short or json")
-	root.AddCommand(versionCmd)
-	root.CompletionOptions.DisableDefaultCmd = true
-	return root
+	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: short or json")
+	return cmd
+}
+
+func printYAML(w interface{ Write([]byte) (int, error) }, marshal func() ([]byte, error)) error {
+	b, err := marshal()
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
 }
 
 func main() {
+	klog.InitFlags(nil)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRootCommand().ExecuteContext(ctx)
 	stop()
+	klog.Flush()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		os.Exit(1)

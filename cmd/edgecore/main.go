@@ -1,41 +1,65 @@
-// Command edgecore runs the edge part of KubeEdge: EdgeHub, MetaManager, Edged, EventBus, ServiceBus and DeviceTwin.
+// Command edgecore runs the edge part of KubeEdge: EdgeHub, MetaManager, Edged,
+// EventBus, ServiceBus and DeviceTwin.
 package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
 
+	"github.com/cleanedge/kubeedge/components/apis/edgecore/v1alpha2"
+	"github.com/cleanedge/kubeedge/components/edge/edgecore"
 	"github.com/cleanedge/kubeedge/components/version"
 )
 
 func newRootCommand() *cobra.Command {
 	var (
-		configFile  string
-		showVersion bool
+		configFile                       string
+		showVersion, defaults, minConfig bool
 	)
 	root := &cobra.Command{
-		Use:           "edgecore",
-		Short:         "edgecore runs the edge part of KubeEdge: EdgeHub, MetaManager, Edged, EventBus, ServiceBus and DeviceTwin",
+		Use:   "edgecore",
+		Short: "edgecore runs the edge part of KubeEdge: EdgeHub, MetaManager, Edged, EventBus, ServiceBus and DeviceTwin",
+		Long: `edgecore runs on an edge node: EdgeHub bootstraps the node's certificate with the
+join token and keeps a mutual-TLS websocket link to cloudcore; the node registers
+itself and reports its status.`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if showVersion {
-				return version.Print(cmd.OutOrStdout(), "")
+			out := cmd.OutOrStdout()
+			switch {
+			case showVersion:
+				return version.Print(out, "")
+			case defaults:
+				return printYAML(out, v1alpha2.NewDefault().Marshal)
+			case minConfig:
+				return printYAML(out, v1alpha2.NewMinimal().MarshalMinimal)
 			}
-			return errors.New("edgecore modules are not part of this build yet (config " + configFile + " was not read)")
+			cfg, err := v1alpha2.Load(configFile)
+			if err != nil {
+				return err
+			}
+			return edgecore.Run(cmd.Context(), cfg, klog.Background())
 		},
 	}
-	root.Flags().StringVar(&configFile, "config", "/etc/kubeedge/config/edgecore.yaml", "path to the edgecore configuration file")
+	root.Flags().StringVar(&configFile, "config", v1alpha2.DefaultConfigFile, "path to the edgecore configuration file")
 	root.Flags().BoolVar(&showVersion, "version", false, "print version information and exit")
+	root.Flags().BoolVar(&defaults, "defaultconfig", false, "print the default configuration and exit")
+	root.Flags().BoolVar(&minConfig, "minconfig", false, "print a minimal configuration and exit")
+	root.AddCommand(newVersionCommand())
+	root.CompletionOptions.DisableDefaultCmd = true
+	return root
+}
+
+func newVersionCommand() *cobra.Command {
 	var output string
-	versionCmd := &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the version of edgecore",
 		Args:  cobra.NoArgs,
@@ -43,16 +67,25 @@ func newRootCommand() *cobra.Command {
 			return version.Print(cmd.OutOrStdout(), output)
 		},
 	}
-	versionCmd.Flags().StringVarP(&output, "output", "o", "", "output format: short or json")
-	root.AddCommand(versionCmd)
-	root.CompletionOptions.DisableDefaultCmd = true
-	return root
+	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: short or json")
+	return cmd
+}
+
+func printYAML(w interface{ Write([]byte) (int, error) }, marshal func() ([]byte, error)) error {
+	b, err := marshal()
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
 }
 
 func main() {
+	klog.InitFlags(nil)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRootCommand().ExecuteContext(ctx)
 	stop()
+	klog.Flush()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		os.Exit(1)

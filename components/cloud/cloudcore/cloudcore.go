@@ -1,0 +1,206 @@
+// Package cloudcore assembles the cloud daemon from its configuration: the
+// Kubernetes client, the PKI (the cluster CA in the kubeedge secrets is the
+// single source), and the modules run by the module host.
+package cloudcore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/cleanedge/kubeedge/certs"
+	"github.com/cleanedge/kubeedge/components/apis/cloudcore/v1alpha1"
+	"github.com/cleanedge/kubeedge/components/cloud/cloudhub"
+	"github.com/cleanedge/kubeedge/components/cloud/edgecontroller"
+	"github.com/cleanedge/kubeedge/components/host"
+	"github.com/cleanedge/kubeedge/components/message"
+)
+
+// Run starts cloudcore and blocks until ctx ends or a module cannot start.
+func Run(ctx context.Context, cfg *v1alpha1.CloudCore, log logr.Logger) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("invalid cloudcore configuration: %w", err)
+	}
+	restCfg, err := RESTConfig(cfg.KubeAPIConfig)
+	if err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+	hubCfg := &cfg.Modules.CloudHub
+	pki, err := PreparePKI(ctx, client, hubCfg, log)
+	if err != nil {
+		return err
+	}
+
+	h := host.New(host.Options{Logger: log.WithName("host")})
+	var hub *cloudhub.Hub
+	ctl := edgecontroller.New(edgecontroller.Config{
+		Grace: time.Duration(hubCfg.NodeStatusGracePeriod) * time.Second,
+	}, client, hubSender{&hub}, log.WithName("edgecontroller"), nil)
+	hub = cloudhub.New(cloudhub.Config{
+		WebsocketAddr:     addr(hubCfg.WebSocket.Enable, hubCfg.WebSocket.Address, hubCfg.WebSocket.Port),
+		HTTPSAddr:         addr(hubCfg.HTTPS.Enable, hubCfg.HTTPS.Address, hubCfg.HTTPS.Port),
+		KeepaliveInterval: time.Duration(hubCfg.KeepaliveInterval) * time.Second,
+		WriteTimeout:      time.Duration(hubCfg.WriteTimeout) * time.Second,
+		NodeLimit:         int(hubCfg.NodeLimit),
+	}, &cloudhub.CAAuthority{CA: pki.CA, Server: pki.Server, EdgeValidity: hubCfg.EdgeCertValidity()}, ctl, log.WithName("cloudhub"))
+	refresher := &certs.TokenRefresher{
+		Store: &certs.SecretStore{Client: client}, CA: pki.CA, Interval: hubCfg.TokenRefreshInterval(),
+		Logger: func(msg string, kv ...any) { log.WithName("token").Info(msg, kv...) },
+	}
+	if err := h.Add(ctl, hub, moduleFunc{"tokenrefresher", refresher.Run}); err != nil {
+		return err
+	}
+	log.Info("cloudcore starting", "websocket", addr(true, hubCfg.WebSocket.Address, hubCfg.WebSocket.Port),
+		"https", addr(true, hubCfg.HTTPS.Address, hubCfg.HTTPS.Port), "caSHA256", pki.CA.Hash())
+	return h.Run(ctx)
+}
+
+type moduleFunc struct {
+	name string
+	run  func(context.Context) error
+}
+
+func (m moduleFunc) Name() string                  { return m.name }
+func (m moduleFunc) Run(ctx context.Context) error { return m.run(ctx) }
+
+// hubSender breaks the construction cycle between the hub and its handler.
+type hubSender struct{ hub **cloudhub.Hub }
+
+func (s hubSender) Send(node string, m message.Message) error { return (*s.hub).Send(node, m) }
+
+func addr(enable bool, host string, port int32) string {
+	if !enable {
+		return ""
+	}
+	return net.JoinHostPort(host, strconv.Itoa(int(port)))
+}
+
+// RESTConfig builds the API server client config: a kubeconfig file, a master
+// URL, or (both empty) the in-cluster config.
+func RESTConfig(c v1alpha1.KubeAPIConfig) (*rest.Config, error) {
+	var cfg *rest.Config
+	var err error
+	if c.KubeConfig == "" && c.Master == "" {
+		cfg, err = rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("kubeAPIConfig: no kubeConfig or master set and not running in a cluster: %w", err)
+		}
+	} else {
+		cfg, err = clientcmd.BuildConfigFromFlags(c.Master, c.KubeConfig)
+		if err != nil {
+			return nil, fmt.Errorf("kubeAPIConfig.kubeConfig %s: %w", c.KubeConfig, err)
+		}
+	}
+	cfg.ContentType = c.ContentType
+	cfg.QPS = float32(c.QPS)
+	cfg.Burst = int(c.Burst)
+	cfg.UserAgent = "cloudcore"
+	return cfg, nil
+}
+
+// PKI is what CloudHub serves with.
+type PKI struct {
+	CA     *certs.CA
+	Server *certs.KeyPair
+}
+
+// PreparePKI settles the CA and the server certificate. The CA in the
+// kubeedge/casecret secret is the single source: local CA files that differ
+// from it are an error (never a silent switch). The server certificate comes
+// from the configured files, else the cloudcoresecret, else it is issued; one
+// whose SANs miss an advertise address is reissued.
+func PreparePKI(ctx context.Context, client kubernetes.Interface, hub *v1alpha1.CloudHub, log logr.Logger) (*PKI, error) {
+	store := &certs.SecretStore{Client: client}
+	var local *certs.CA
+	if fileExists(hub.TLSCAFile) || fileExists(hub.TLSCAKeyFile) {
+		ca, err := certs.LoadCAFiles(hub.TLSCAFile, hub.TLSCAKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("cloudHub.tlsCAFile/tlsCAKeyFile: %w", err)
+		}
+		local = ca
+	}
+	ca, created, err := certs.EnsureCA(ctx, store, local, time.Now())
+	if err != nil {
+		var drift *certs.CADriftError
+		if errors.As(err, &drift) {
+			log.Error(err, "REFUSING TO START: the local CA differs from the cluster's CA secret")
+		}
+		return nil, err
+	}
+	if created {
+		log.Info("created the cluster CA and stored it in the kubeedge/casecret secret", "caSHA256", ca.Hash())
+	}
+
+	want := func(kp *certs.KeyPair) error {
+		if err := certs.CheckCert(kp.Cert, time.Now(), 30*24*time.Hour); err != nil {
+			return err
+		}
+		if err := kp.Cert.CheckSignatureFrom(ca.Cert); err != nil {
+			return fmt.Errorf("not signed by the cluster CA: %w", err)
+		}
+		for _, a := range hub.AdvertiseAddress {
+			if err := certs.VerifyServerSANs(kp.Cert, a); err != nil {
+				return err
+			}
+		}
+		for _, d := range hub.DNSNames {
+			if d == "" {
+				continue
+			}
+			if !slices.Contains(kp.Cert.DNSNames, d) {
+				return fmt.Errorf("DNS name %s missing from the server certificate", d)
+			}
+		}
+		return nil
+	}
+	if fileExists(hub.TLSCertFile) {
+		kp, err := certs.LoadKeyPairFiles(hub.TLSCertFile, hub.TLSPrivateKeyFile)
+		if err == nil {
+			err = want(kp)
+		}
+		if err == nil {
+			return &PKI{CA: ca, Server: kp}, nil
+		}
+		log.Info("server certificate file not usable; using the cluster's", "file", hub.TLSCertFile, "reason", err.Error())
+	}
+	if kp, err := store.LoadServer(ctx); err == nil {
+		if err := want(kp); err == nil {
+			return &PKI{CA: ca, Server: kp}, nil
+		} else {
+			log.Info("stored server certificate not usable; issuing a new one", "reason", err.Error())
+		}
+	} else if !errors.Is(err, certs.ErrNotFound) {
+		return nil, err
+	}
+	kp, err := ca.IssueServer(certs.ServerCertOptions{AdvertiseAddresses: hub.AdvertiseAddress, DNSNames: hub.DNSNames})
+	if err != nil {
+		return nil, fmt.Errorf("issue the cloudcore server certificate: %w", err)
+	}
+	if err := store.SaveServer(ctx, kp); err != nil {
+		return nil, err
+	}
+	log.Info("issued the cloudcore server certificate", "ips", hub.AdvertiseAddress, "dns", hub.DNSNames)
+	return &PKI{CA: ca, Server: kp}, nil
+}
+
+func fileExists(p string) bool {
+	if p == "" {
+		return false
+	}
+	_, err := os.Stat(p)
+	return err == nil
+}

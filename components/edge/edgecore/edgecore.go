@@ -1,0 +1,76 @@
+// Package edgecore assembles the edge daemon from its configuration: the
+// certificate bootstrap, EdgeHub and the node status reporter, run by the
+// module host.
+package edgecore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/cleanedge/kubeedge/components/apis/edgecore/v1alpha2"
+	"github.com/cleanedge/kubeedge/components/edge/edgehub"
+	"github.com/cleanedge/kubeedge/components/edge/nodestatus"
+	"github.com/cleanedge/kubeedge/components/host"
+	"github.com/cleanedge/kubeedge/components/message"
+)
+
+// HubConfig maps edgecore.yaml's edgeHub section onto EdgeHub's config.
+func HubConfig(cfg *v1alpha2.EdgeCore) edgehub.Config {
+	eh := cfg.Modules.EdgeHub
+	return edgehub.Config{
+		Server:             eh.WebSocket.Server,
+		HTTPServer:         eh.HTTPServer,
+		ProjectID:          eh.ProjectID,
+		NodeName:           cfg.Modules.Edged.HostnameOverride,
+		CAFile:             eh.TLSCAFile,
+		CertFile:           eh.TLSCertFile,
+		KeyFile:            eh.TLSPrivateKeyFile,
+		Token:              eh.Token,
+		Heartbeat:          time.Duration(eh.Heartbeat) * time.Second,
+		HandshakeTimeout:   time.Duration(eh.WebSocket.HandshakeTimeout) * time.Second,
+		WriteTimeout:       time.Duration(eh.WebSocket.WriteDeadline) * time.Second,
+		RotateCertificates: eh.RotateCertificates,
+	}
+}
+
+// Run starts edgecore and blocks until ctx ends.
+func Run(ctx context.Context, cfg *v1alpha2.EdgeCore, log logr.Logger) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("invalid edgecore configuration: %w", err)
+	}
+	hubCfg := HubConfig(cfg)
+	if err := edgehub.EnsureCertificate(ctx, hubCfg); err != nil {
+		return err
+	}
+	edged := cfg.Modules.Edged
+	d := &dispatcher{log: log.WithName("dispatch")}
+	hub := edgehub.New(hubCfg, d, log.WithName("edgehub"))
+	reporter := nodestatus.New(nodestatus.Config{
+		NodeName:        edged.HostnameOverride,
+		Namespace:       edged.RegisterNodeNamespace,
+		Labels:          edged.NodeLabels,
+		NodeIP:          edged.NodeIP,
+		UpdateFrequency: edged.TailoredKubeletConfig.NodeStatusUpdateFrequency.Duration,
+		MaxPods:         int(edged.TailoredKubeletConfig.MaxPods),
+	}, hub, log.WithName("nodestatus"))
+
+	h := host.New(host.Options{Logger: log.WithName("host")})
+	if err := h.Add(hub, reporter); err != nil {
+		return err
+	}
+	log.Info("edgecore starting", "node", edged.HostnameOverride, "cloud", hubCfg.Server)
+	return h.Run(ctx)
+}
+
+// dispatcher routes what the cloud sends to the edge modules. Until
+// MetaManager exists, cloud pushes are logged only.
+type dispatcher struct{ log logr.Logger }
+
+func (d *dispatcher) HandleMessage(m message.Message) {
+	d.log.V(1).Info("message from the cloud", "operation", m.Route.Operation, "resource", m.Route.Resource)
+}
+func (d *dispatcher) Connected()    {}
+func (d *dispatcher) Disconnected() {}
