@@ -188,16 +188,18 @@ func (c *Controller) NodeDisconnected(node string) {
 func (c *Controller) NodeAlive(node string) {
 	c.mu.Lock()
 	l := c.linkLocked(node)
-	now := c.clock.Now()
-	due := now.Sub(l.lastLeaseRenew) >= c.cfg.LeaseDuration/4
-	if due {
-		l.lastLeaseRenew = now
-	}
+	due := c.clock.Since(l.lastLeaseRenew) >= c.cfg.LeaseDuration/4
 	c.mu.Unlock()
 	if due {
 		c.enqueue(node, func(ctx context.Context) {
-			if err := c.renewLease(ctx, node); err != nil {
+			renewed, err := c.renewLease(ctx, node)
+			if err != nil {
 				c.log.Info("renew node lease failed", "node", node, "err", err)
+			}
+			if renewed {
+				c.mu.Lock()
+				l.lastLeaseRenew = c.clock.Now()
+				c.mu.Unlock()
 			}
 		})
 	}
@@ -224,6 +226,7 @@ func (c *Controller) handle(ctx context.Context, node string, m message.Message)
 	switch {
 	case r.Type == message.ResNode && m.Route.Operation == message.OpInsert:
 		c.reply(node, m, c.registerNode(ctx, node, m))
+		c.NodeAlive(node) // the lease follows registration at once
 	case r.Type == message.ResNode && m.Route.Operation == message.OpQuery:
 		n, err := c.client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
 		if err != nil {
@@ -339,14 +342,14 @@ func (c *Controller) handleLease(ctx context.Context, node string, m message.Mes
 
 // renewLease creates or renews the node's Lease in kube-node-lease, so that a
 // stock kube-controller-manager sees the node alive while its link is up.
-func (c *Controller) renewLease(ctx context.Context, node string) error {
+func (c *Controller) renewLease(ctx context.Context, node string) (bool, error) {
 	leases := c.client.CoordinationV1().Leases(corev1.NamespaceNodeLease)
 	now := metav1.NewMicroTime(c.clock.Now())
 	l, err := leases.Get(ctx, node, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		n, nerr := c.client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
 		if nerr != nil {
-			return nil // not registered yet: the lease follows registration
+			return false, nil // not registered yet: the lease follows registration
 		}
 		l = &coordinationv1.Lease{
 			ObjectMeta: metav1.ObjectMeta{Name: node, Namespace: corev1.NamespaceNodeLease,
@@ -355,14 +358,14 @@ func (c *Controller) renewLease(ctx context.Context, node string) error {
 				LeaseDurationSeconds: ptr.To(int32(c.cfg.LeaseDuration / time.Second)), RenewTime: &now},
 		}
 		_, err = leases.Create(ctx, l, metav1.CreateOptions{})
-		return err
+		return err == nil, err
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	l.Spec.RenewTime = &now
 	_, err = leases.Update(ctx, l, metav1.UpdateOptions{})
-	return err
+	return err == nil, err
 }
 
 // markDisconnected sets the node's Ready condition to Unknown with a reason.

@@ -5,7 +5,10 @@ package edgecore
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -46,7 +49,8 @@ func Run(ctx context.Context, cfg *v1alpha2.EdgeCore, log logr.Logger) error {
 		return err
 	}
 	edged := cfg.Modules.Edged
-	d := &dispatcher{log: log.WithName("dispatch")}
+	d := &dispatcher{log: log.WithName("dispatch"), status: StatusFile(cfg), node: edged.HostnameOverride, server: hubCfg.Server}
+	d.Disconnected() // a stale "connected" from a previous run must not fool keadm join
 	hub := edgehub.New(hubCfg, d, log.WithName("edgehub"))
 	reporter := nodestatus.New(nodestatus.Config{
 		NodeName:        edged.HostnameOverride,
@@ -65,12 +69,44 @@ func Run(ctx context.Context, cfg *v1alpha2.EdgeCore, log logr.Logger) error {
 	return h.Run(ctx)
 }
 
+// StatusFile is where edgecore reports its link state for keadm join and
+// diagnostics: edgecore.status beside meta.db.
+func StatusFile(cfg *v1alpha2.EdgeCore) string {
+	return filepath.Join(filepath.Dir(cfg.Modules.MetaManager.DBPath), "edgecore.status")
+}
+
+// LinkStatus is the content of the status file.
+type LinkStatus struct {
+	Node      string    `json:"node"`
+	Connected bool      `json:"connected"`
+	Since     time.Time `json:"since"`
+	Server    string    `json:"server"`
+}
+
 // dispatcher routes what the cloud sends to the edge modules. Until
 // MetaManager exists, cloud pushes are logged only.
-type dispatcher struct{ log logr.Logger }
+type dispatcher struct {
+	log                  logr.Logger
+	status, node, server string
+}
 
 func (d *dispatcher) HandleMessage(m message.Message) {
 	d.log.V(1).Info("message from the cloud", "operation", m.Route.Operation, "resource", m.Route.Resource)
 }
-func (d *dispatcher) Connected()    {}
-func (d *dispatcher) Disconnected() {}
+
+func (d *dispatcher) Connected()    { d.writeStatus(true) }
+func (d *dispatcher) Disconnected() { d.writeStatus(false) }
+
+func (d *dispatcher) writeStatus(connected bool) {
+	b, _ := json.Marshal(LinkStatus{Node: d.node, Connected: connected, Since: time.Now().UTC(), Server: d.server})
+	if err := os.MkdirAll(filepath.Dir(d.status), 0o755); err == nil {
+		tmp := d.status + ".tmp"
+		if err = os.WriteFile(tmp, b, 0o644); err == nil {
+			err = os.Rename(tmp, d.status)
+		}
+		if err == nil {
+			return
+		}
+	}
+	d.log.Info("cannot write the status file", "path", d.status)
+}
