@@ -94,7 +94,7 @@ func (r *TokenRefresher) Run(ctx context.Context) error {
 			if failures > 0 {
 				log("join token refresh recovered", "failures", failures)
 			}
-			log("join token refreshed", "expires", now.Add(ttl), "next", now.Add(interval))
+			log("join token refreshed", "expires", now.Add(ttl).UTC().Format(time.RFC3339), "next", now.Add(interval).UTC().Format(time.RFC3339))
 			failures, backoff = 0, retryMin
 		}
 		select {
