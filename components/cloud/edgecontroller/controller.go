@@ -73,7 +73,10 @@ type work struct {
 }
 
 type link struct {
-	connected      bool
+	connected bool
+	// registered: the node registered or reported status in this process, so
+	// its lease is ours to renew.
+	registered     bool
 	since          time.Time
 	lastLeaseRenew time.Time
 	timer          clock.Timer
@@ -188,7 +191,7 @@ func (c *Controller) NodeDisconnected(node string) {
 func (c *Controller) NodeAlive(node string) {
 	c.mu.Lock()
 	l := c.linkLocked(node)
-	due := c.clock.Since(l.lastLeaseRenew) >= c.cfg.LeaseDuration/4
+	due := l.registered && c.clock.Since(l.lastLeaseRenew) >= c.cfg.LeaseDuration/4
 	c.mu.Unlock()
 	if due {
 		c.enqueue(node, func(ctx context.Context) {
@@ -202,6 +205,19 @@ func (c *Controller) NodeAlive(node string) {
 				c.mu.Unlock()
 			}
 		})
+	}
+}
+
+// markRegistered notes that the node exists in the API server and renews its
+// lease at once if it is due.
+func (c *Controller) markRegistered(node string) {
+	c.mu.Lock()
+	l := c.linkLocked(node)
+	was := l.registered
+	l.registered = true
+	c.mu.Unlock()
+	if !was {
+		c.NodeAlive(node)
 	}
 }
 
@@ -225,8 +241,11 @@ func (c *Controller) handle(ctx context.Context, node string, m message.Message)
 	}
 	switch {
 	case r.Type == message.ResNode && m.Route.Operation == message.OpInsert:
-		c.reply(node, m, c.registerNode(ctx, node, m))
-		c.NodeAlive(node) // the lease follows registration at once
+		resp := c.registerNode(ctx, node, m)
+		c.reply(node, m, resp)
+		if err := resp.Error(); err == nil || apierrors.IsAlreadyExists(err) {
+			c.markRegistered(node)
+		}
 	case r.Type == message.ResNode && m.Route.Operation == message.OpQuery:
 		n, err := c.client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
 		if err != nil {
@@ -235,7 +254,11 @@ func (c *Controller) handle(ctx context.Context, node string, m message.Message)
 		}
 		c.replyContent(node, m, n)
 	case r.Type == message.ResNodePatch && m.Route.Operation == message.OpPatch:
-		c.reply(node, m, c.patchNodeStatus(ctx, node, m))
+		resp := c.patchNodeStatus(ctx, node, m)
+		c.reply(node, m, resp)
+		if resp.Error() == nil {
+			c.markRegistered(node)
+		}
 	case r.Type == message.ResLease:
 		c.reply(node, m, c.handleLease(ctx, node, m))
 	default:
