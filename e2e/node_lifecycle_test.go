@@ -118,6 +118,17 @@ func waitReady(ctx context.Context, t *testing.T, client kubernetes.Interface, n
 	return last
 }
 
+// alive reports whether pid runs (a zombie waiting for its reaper does not).
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndex(s, ")")
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
 func pidOf(t *testing.T, root, name string) int {
 	t.Helper()
 	b, err := os.ReadFile(layout.Under(root).PIDFile(name))
@@ -219,7 +230,7 @@ func TestNodeLifecycle(t *testing.T) {
 	}
 	framework.MustRun(ctx, t, "keadm", "reset", "--force", "--root", c.root, "--kube-config", c.cp.Kubeconfig)
 	for _, pid := range pids {
-		if syscall.Kill(pid, 0) == nil {
+		if alive(pid) {
 			t.Errorf("pid %d still running after reset", pid)
 		}
 	}

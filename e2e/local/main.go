@@ -1,6 +1,7 @@
 // Command local brings up the README's local cloud on this machine and leaves
 // it running: etcd, kube-apiserver, kube-controller-manager and kube-scheduler
-// on loopback, with an admin kubeconfig. `local down` stops it.
+// on loopback with an admin kubeconfig, then cloudcore (keadm init) and one
+// edge node (keadm join). `local down` stops it all.
 //
 //	go run ./e2e/local up   --dir _output/local
 //	go run ./e2e/local down --dir _output/local
@@ -14,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -67,32 +69,93 @@ func up(ctx context.Context, out io.Writer, dir string) error {
 		return err
 	}
 	kubeconfig := filepath.Join(dir, "admin.kubeconfig")
-	if err := os.Symlink(cp.Kubeconfig, kubeconfig+".tmp"); err != nil {
-		return err
-	}
-	if err := os.Rename(kubeconfig+".tmp", kubeconfig); err != nil {
+	if err := replaceSymlink(cp.Kubeconfig, kubeconfig); err != nil {
 		return err
 	}
 	kubectl := filepath.Join(dir, "kubectl")
-	_ = os.Remove(kubectl)
-	if err := os.Symlink(cp.Binaries.Kubectl, kubectl); err != nil {
+	if err := replaceSymlink(cp.Binaries.Kubectl, kubectl); err != nil {
+		return err
+	}
+
+	// The cloud and one edge node, set up the way a user does it.
+	cloudRoot, edgeRoot := filepath.Join(dir, "cloud"), filepath.Join(dir, "edge-1")
+	cloudcore, err := framework.ProjectBinary("cloudcore")
+	if err != nil {
+		return err
+	}
+	edgecore, err := framework.ProjectBinary("edgecore")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "keadm init (cloudcore on :10000/:10002) ...")
+	if err := keadm(ctx, out, "init", "--kube-config", kubeconfig, "--advertise-address", "127.0.0.1",
+		"--root", cloudRoot, "--cloudcore-binary", cloudcore); err != nil {
+		return err
+	}
+	token, err := keadmOutput(ctx, "gettoken", "--kube-config", kubeconfig)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "keadm join (edge node edge-1) ...")
+	if err := keadm(ctx, out, "join", "--cloudcore-ipport", "127.0.0.1:10000", "--token", strings.TrimSpace(token),
+		"--edgenode-name", "edge-1", "--root", edgeRoot, "--edgecore-binary", edgecore); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, `
-local cloud is up in %s (API server %s)
+local cloud and edge node are up in %s (API server %s)
 
-  look at it:   %s --kubeconfig %s get namespaces
+  look at it:   %s --kubeconfig %s get nodes -o wide
                 export KUBECONFIG=%s
-  logs:         %s/*.log
+  logs:         %s/*.log (control plane)
+                %s/var/log/kubeedge/cloudcore.log
+                %s/var/log/kubeedge/edgecore.log
   stop it:      make stop
-`, time.Since(start).Round(100*time.Millisecond), cp.URL, kubectl, kubeconfig, kubeconfig, cpDir)
+`, time.Since(start).Round(100*time.Millisecond), cp.URL, kubectl, kubeconfig, kubeconfig, cpDir, cloudRoot, edgeRoot)
 	return nil
 }
 
+func replaceSymlink(target, link string) error {
+	_ = os.Remove(link)
+	return os.Symlink(target, link)
+}
+
+func keadm(ctx context.Context, out io.Writer, args ...string) error {
+	bin, err := framework.ProjectBinary("keadm")
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("keadm %s: %w", args[0], err)
+	}
+	return nil
+}
+
+func keadmOutput(ctx context.Context, args ...string) (string, error) {
+	bin, err := framework.ProjectBinary("keadm")
+	if err != nil {
+		return "", err
+	}
+	b, err := exec.CommandContext(ctx, bin, args...).Output()
+	if err != nil {
+		return "", fmt.Errorf("keadm %s: %w", args[0], err)
+	}
+	return string(b), nil
+}
+
 func down(out io.Writer, dir string) error {
+	// Edge and cloud first (keadm reset), then the control plane.
+	for _, root := range []string{filepath.Join(dir, "edge-1"), filepath.Join(dir, "cloud")} {
+		if _, err := os.Stat(root); err == nil {
+			if err := keadm(context.Background(), out, "reset", "--force", "--root", root); err != nil {
+				fmt.Fprintf(out, "warning: %v\n", err)
+			}
+		}
+	}
 	pids, err := readPIDs(filepath.Join(dir, "controlplane"))
 	if errors.Is(err, os.ErrNotExist) {
-		fmt.Fprintf(out, "nothing running from %s\n", dir)
+		fmt.Fprintf(out, "no control plane running from %s\n", dir)
 		return nil
 	}
 	if err != nil {

@@ -27,6 +27,8 @@ token, installs and starts edgecore, and resets both sides.`,
 	root.SetErr(errOut)
 	root.CompletionOptions.HiddenDefaultCmd = true
 	root.AddCommand(newVersionCommand(out))
+	root.AddCommand(newInitCommand(out, errOut), newGetTokenCommand(out))
+	root.AddCommand(newJoinCommand(out), newResetCommand(out))
 	return root
 }
 

@@ -81,9 +81,20 @@ func (h *Hub) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 	conn.SetReadLimit(h.cfg.MaxMessageSize)
 	s := &session{node: node, conn: conn, out: make(chan message.Message, h.cfg.QueueSize),
 		done: make(chan struct{}), stop: make(chan struct{})}
-	h.mu.Lock()
-	h.sessions[node] = s
-	h.mu.Unlock()
+	for {
+		// Another connection for this node may have registered while this one
+		// was upgrading: the newest wins here too, so none is left orphaned.
+		h.mu.Lock()
+		other := h.sessions[node]
+		if other == nil {
+			h.sessions[node] = s
+			h.mu.Unlock()
+			break
+		}
+		h.mu.Unlock()
+		other.close()
+		<-other.done
+	}
 	h.log.Info("edge node connected", "node", node, "remote", r.RemoteAddr)
 	h.handler.NodeConnected(node)
 
@@ -99,9 +110,11 @@ func (h *Hub) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 		delete(h.sessions, node)
 	}
 	h.mu.Unlock()
-	close(s.done)
 	h.log.Info("edge node disconnected", "node", node)
+	// Before done: a session replacing this one waits for done, so the
+	// handler sees this disconnection before the new connection.
 	h.handler.NodeDisconnected(node)
+	close(s.done)
 }
 
 func (h *Hub) readLoop(s *session) {

@@ -97,6 +97,8 @@ func fetchCA(ctx context.Context, server string) ([]byte, error) {
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // verified by hash below
 		Proxy:           http.ProxyFromEnvironment,
+		// One request per transport: keep-alive would leave the connection open.
+		DisableKeepAlives: true,
 	}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, server+"/ca.crt", nil)
 	if err != nil {
@@ -136,7 +138,8 @@ func requestCert(ctx context.Context, cfg Config, ca *x509.Certificate, client *
 	if client != nil {
 		tlsCfg.Certificates = []tls.Certificate{*client}
 	}
-	httpClient := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsCfg, Proxy: http.ProxyFromEnvironment}}
+	httpClient := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsCfg, Proxy: http.ProxyFromEnvironment,
+		DisableKeepAlives: true}} // one request: do not leave the connection open
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cfg.HTTPServer+"/edge.crt", bytes.NewReader(csr))
 	if err != nil {
 		return nil, nil, err

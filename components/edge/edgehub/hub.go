@@ -219,9 +219,13 @@ func (h *Hub) serve(ctx context.Context, conn *websocket.Conn) {
 }
 
 func (h *Hub) readLoop(conn *websocket.Conn) {
+	// The cloud answers no keepalive, and an idle cloud sends nothing: the
+	// pongs to the pings sent with each keepalive keep the read deadline
+	// alive, so only a dead link reaches it.
+	conn.SetPongHandler(func(string) error {
+		return conn.SetReadDeadline(time.Now().Add(4 * h.cfg.Heartbeat))
+	})
 	for {
-		// The cloud sends no keepalives; a dead link shows up as a write error
-		// of our own keepalive, or this generous read deadline.
 		_ = conn.SetReadDeadline(time.Now().Add(4 * h.cfg.Heartbeat))
 		_, data, err := conn.ReadMessage()
 		if err != nil {
@@ -257,7 +261,15 @@ func (h *Hub) writeLoop(conn *websocket.Conn, out chan message.Message, stop cha
 	}
 	keepalive := func() bool {
 		m, _ := h.factory.New(message.KeepaliveRoute, message.KeepaliveContent) // a string always marshals
-		return write(m)
+		if !write(m) {
+			return false
+		}
+		// A websocket ping: gorilla-based CloudHubs answer it with a pong by default.
+		if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(h.cfg.WriteTimeout)); err != nil {
+			h.log.Info("ping to cloudcore failed", "err", err)
+			return false
+		}
+		return true
 	}
 	if !keepalive() {
 		return

@@ -54,6 +54,8 @@ type Reporter struct {
 	log     logr.Logger
 	factory message.Factory
 	now     func() time.Time
+	// retry is the wait before another registration attempt.
+	retry time.Duration
 }
 
 // New builds a reporter.
@@ -67,7 +69,7 @@ func New(cfg Config, link Link, log logr.Logger) *Reporter {
 	if cfg.MaxPods <= 0 {
 		cfg.MaxPods = 110
 	}
-	return &Reporter{cfg: cfg, link: link, log: log, factory: message.DefaultFactory, now: time.Now}
+	return &Reporter{cfg: cfg, link: link, log: log, factory: message.DefaultFactory, now: time.Now, retry: time.Second}
 }
 
 // Name is the module name.
@@ -99,7 +101,7 @@ func (r *Reporter) Run(ctx context.Context) error {
 		}
 		wait := r.cfg.UpdateFrequency
 		if !registered {
-			wait = time.Second
+			wait = r.retry
 		}
 		select {
 		case <-ctx.Done():
