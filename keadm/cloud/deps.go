@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -97,7 +96,7 @@ func NewDeps(cfg InitConfig, out io.Writer) (deps Deps, cleanup func(), err erro
 	return Deps{
 		Client:   client,
 		Dynamic:  dyn,
-		Services: ServiceManager(cfg.Roots, &prefixWriter{w: out, prefix: "[start] "}),
+		Services: serviceManager(cfg.Roots, &prefixWriter{w: out, prefix: "[start] "}),
 		Disk:     HostDisk{},
 		Waiter:   HTTPWaiter{},
 	}, func() {}, nil
@@ -132,19 +131,10 @@ func Clients(kubeconfig, master string) (kubernetes.Interface, dynamic.Interface
 	return client, dyn, nil
 }
 
-// ServiceStateDir is where the process manager records the services keadm
-// installed under roots: <etc>/services.
-func ServiceStateDir(roots layout.Roots) string { return filepath.Join(roots.Etc, "services") }
-
-// ServiceManager returns the manager of cloudcore for roots: systemd if the
-// roots are upstream's default ones and systemd is the init system, else the
-// process manager (state in ServiceStateDir). Notices go to out.
-func ServiceManager(roots layout.Roots, out io.Writer) service.Manager {
-	opts := service.Options{UnitDir: roots.UnitDir, StateDir: ServiceStateDir(roots), Out: out}
-	if roots.IsDefault() {
-		return service.Detect(opts)
-	}
-	return service.NewProcess(opts)
+// serviceManager returns the manager of cloudcore for roots (see service.ForRoots).
+func serviceManager(roots layout.Roots, out io.Writer) service.Manager {
+	m, _ := service.ForRoots(roots, out)
+	return m
 }
 
 // DryRunServerVersion is what the dry run's fake API server says it is.
@@ -163,7 +153,7 @@ func NewDryRunDeps(cfg InitConfig, out io.Writer) (Deps, func(), error) {
 	return Deps{
 		Client:   FakeClient(),
 		Dynamic:  FakeDynamic(),
-		Services: &RecordingServices{Real: ServiceManager(cfg.Roots, io.Discard)},
+		Services: &RecordingServices{Real: serviceManager(cfg.Roots, io.Discard)},
 		Disk:     OverlayDisk{Dir: dir},
 		Waiter:   DryRunWaiter{Out: out},
 	}, func() { _ = os.RemoveAll(dir) }, nil

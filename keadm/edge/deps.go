@@ -58,26 +58,10 @@ type Deps struct {
 	DryRun bool
 }
 
-// ServiceStateDir is where the process manager records the services it
-// installed under roots (upstream's /etc/kubeedge/services for the default
-// layout). keadm init and reset use the same place.
-func ServiceStateDir(roots layout.Roots) string { return filepath.Join(roots.Etc, "services") }
-
-// ServiceManager returns the manager that runs services under roots:
-// systemd only for upstream's layout on a machine booted with systemd,
-// otherwise the process manager (so that several nodes can share a machine
-// under different roots). The second result is "systemd" or "process".
-func ServiceManager(roots layout.Roots, out io.Writer) (service.Manager, string) {
-	if roots.IsDefault() && service.SystemdBooted(service.DefaultProcRoot, service.DefaultSystemdRunDir) {
-		return service.NewSystemd(service.Options{UnitDir: roots.UnitDir, Out: out}), "systemd"
-	}
-	return service.NewProcess(service.Options{StateDir: ServiceStateDir(roots), Out: out}), "process"
-}
-
 // DefaultDeps acts on this machine, for a join under roots. Join reports
 // what the service manager does itself: the manager's notices are dropped.
 func DefaultDeps(roots layout.Roots) Deps {
-	mgr, kind := ServiceManager(roots, io.Discard)
+	mgr, kind := service.ForRoots(roots, io.Discard)
 	d := Deps{Services: mgr, ServiceKind: kind, Cloud: NetworkCloud{}, FS: OSFS{}}
 	d.Waiter = &StatusWaiter{FS: d.FS, Services: mgr}
 	return d.withDefaults()
@@ -93,7 +77,7 @@ func DryRunDeps(roots layout.Roots, out io.Writer) (Deps, func(), error) {
 	if err != nil {
 		return Deps{}, nil, fmt.Errorf("create the dry-run directory: %w", err)
 	}
-	real, kind := ServiceManager(roots, io.Discard)
+	real, kind := service.ForRoots(roots, io.Discard)
 	d := Deps{
 		Services:    &DryRunServices{Real: real, Out: out},
 		ServiceKind: kind,

@@ -93,7 +93,7 @@ func NewJoin(cfg JoinConfig, deps Deps, out io.Writer) (*JoinData, error) {
 		cfg.Roots = layout.Default()
 	}
 	if deps.Services == nil {
-		deps.Services, deps.ServiceKind = ServiceManager(cfg.Roots, io.Discard)
+		deps.Services, deps.ServiceKind = service.ForRoots(cfg.Roots, io.Discard)
 	}
 	deps = deps.withDefaults()
 	if cfg.CertPort == 0 {

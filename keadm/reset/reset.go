@@ -83,24 +83,10 @@ type Deps struct {
 	ProcRoot string
 }
 
-// ServiceStateDir is where the process manager records services installed
-// under roots; keadm init and join use the same place.
-func ServiceStateDir(roots layout.Roots) string { return filepath.Join(roots.Etc, "services") }
-
-// ServiceManager returns the manager of services under roots: systemd only
-// for upstream's layout on a machine booted with systemd, otherwise the
-// process manager.
-func ServiceManager(roots layout.Roots, out io.Writer) (service.Manager, string) {
-	if roots.IsDefault() && service.SystemdBooted(service.DefaultProcRoot, service.DefaultSystemdRunDir) {
-		return service.NewSystemd(service.Options{UnitDir: roots.UnitDir, Out: out}), "systemd"
-	}
-	return service.NewProcess(service.Options{StateDir: ServiceStateDir(roots), Out: out}), "process"
-}
-
 // DefaultDeps acts on this machine. Reset reports what the service manager
 // does itself: the manager's notices are dropped.
 func DefaultDeps(roots layout.Roots) Deps {
-	mgr, kind := ServiceManager(roots, io.Discard)
+	mgr, kind := service.ForRoots(roots, io.Discard)
 	return Deps{Services: mgr, ServiceKind: kind}.withDefaults()
 }
 
@@ -171,7 +157,7 @@ func NewReset(ctx context.Context, cfg ResetConfig, deps Deps, out io.Writer) (*
 		return nil, err
 	}
 	if deps.Services == nil {
-		deps.Services, deps.ServiceKind = ServiceManager(cfg.Roots, io.Discard)
+		deps.Services, deps.ServiceKind = service.ForRoots(cfg.Roots, io.Discard)
 	}
 	deps = deps.withDefaults()
 	d := &ResetData{cfg: cfg, deps: deps, out: out}
@@ -188,7 +174,7 @@ func (d *ResetData) detect(ctx context.Context) error {
 	for _, name := range []string{EdgeCore, CloudCore} {
 		f := Found{Name: name}
 		for _, p := range []string{configs[name], r.Binary(name), r.PIDFile(name),
-			filepath.Join(ServiceStateDir(r), name+".json"), unitFile(r, name)} {
+			filepath.Join(service.StateDir(r), name+".json"), unitFile(r, name)} {
 			if exists(p) {
 				f.Evidence = append(f.Evidence, p)
 			}

@@ -106,7 +106,7 @@ func (m *machine) startEdgecore(t *testing.T) *service.Process {
 	if err := os.WriteFile(r.Binary("edgecore"), data, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	mgr := service.NewProcess(service.Options{StateDir: ServiceStateDir(r), StartGrace: 50 * time.Millisecond})
+	mgr := service.NewProcess(service.Options{StateDir: service.StateDir(r), StartGrace: 50 * time.Millisecond})
 	spec := service.Spec{Name: "edgecore", Binary: r.Binary("edgecore"), Args: []string{"300"},
 		LogFile: r.LogFile("edgecore"), PIDFile: r.PIDFile("edgecore")}
 	ctx := context.Background()
@@ -122,7 +122,7 @@ func (m *machine) startEdgecore(t *testing.T) *service.Process {
 
 func (m *machine) pid(t *testing.T) int {
 	t.Helper()
-	mgr := service.NewProcess(service.Options{StateDir: ServiceStateDir(m.roots)})
+	mgr := service.NewProcess(service.Options{StateDir: service.StateDir(m.roots)})
 	st, err := mgr.Status(context.Background(), "edgecore")
 	if err != nil || st.State != service.StateRunning {
 		t.Fatalf("edgecore not running: %v %v", st, err)
@@ -165,7 +165,7 @@ func (m *machine) checkOnlyKept(t *testing.T) {
 }
 
 func testDeps(m *machine) Deps {
-	mgr, kind := ServiceManager(m.roots, io.Discard)
+	mgr, kind := service.ForRoots(m.roots, io.Discard)
 	info := filepath.Join(m.dir, "..", filepath.Base(m.dir)+"-mountinfo")
 	if err := os.WriteFile(info, nil, 0o644); err != nil {
 		panic(err)
@@ -226,7 +226,7 @@ func TestResetLostServiceRecord(t *testing.T) {
 	m.startEdgecore(t)
 	pid := m.pid(t)
 	// The service record is gone; the PID file remains.
-	if err := os.Remove(filepath.Join(ServiceStateDir(m.roots), "edgecore.json")); err != nil {
+	if err := os.Remove(filepath.Join(service.StateDir(m.roots), "edgecore.json")); err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
