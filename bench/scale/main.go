@@ -202,6 +202,13 @@ func run(ctx context.Context, stepList string, settle, window time.Duration, kee
 		return err
 	}
 	fmt.Printf("keadm join: returned after %s; node Ready %s after join started\n", joined.Round(10*time.Millisecond), time.Since(start).Round(10*time.Millisecond))
+	// edgecore's own footprint with no pods, after a few status reports.
+	time.Sleep(settle)
+	if pid, err := readPID(layout.Under(eroot).PIDFile("edgecore")); err == nil {
+		if r, err := rss(pid); err == nil {
+			fmt.Printf("edgecore RSS (no pods, connected): %.1f MiB\n", float64(r)/1024)
+		}
+	}
 	return nil
 }
 

@@ -47,7 +47,7 @@ func (c *Config) setDefaults() {
 		c.NodeLimit = 1000
 	}
 	if c.QueueSize <= 0 {
-		c.QueueSize = 256
+		c.QueueSize = 128
 	}
 	if c.MaxMessageSize <= 0 {
 		c.MaxMessageSize = 8 << 20
@@ -117,7 +117,9 @@ func New(cfg Config, auth Authority, handler Handler, log logr.Logger) *Hub {
 		cfg: cfg, auth: auth, handler: handler, log: log,
 		factory:  message.DefaultFactory,
 		sessions: map[string]*session{},
-		upgrader: websocket.Upgrader{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 4096, WriteBufferSize: 4096},
+		// Read buffer 0: reuse the HTTP server's; write buffers come from a
+		// pool and go back between frames, so an idle node holds none.
+		upgrader: websocket.Upgrader{HandshakeTimeout: 30 * time.Second, WriteBufferPool: &sync.Pool{}},
 		ready:    make(chan struct{}),
 	}
 }

@@ -246,7 +246,7 @@ func TestCheckClaim(t *testing.T) {
 
 func TestSessionEnqueue(t *testing.T) {
 	t.Parallel()
-	s := &session{node: "edge-1", out: make(chan message.Message, 2), stop: make(chan struct{})}
+	s := &session{node: "edge-1", out: make(chan *message.Message, 2), stop: make(chan struct{})}
 	m := message.Message{Header: message.Header{ID: "1"}, Route: message.Route{Operation: message.OpUpdate, Resource: "default/pod/p"}}
 	for i := 0; i < 2; i++ {
 		if err := s.enqueue(m); err != nil {
@@ -495,7 +495,7 @@ func TestRunListenError(t *testing.T) {
 func TestConfigDefaults(t *testing.T) {
 	t.Parallel()
 	h := New(Config{}, newTestPKI(t).authority(), &recorder{}, logr.Discard())
-	want := Config{KeepaliveInterval: 30 * time.Second, WriteTimeout: 30 * time.Second, NodeLimit: 1000, QueueSize: 256, MaxMessageSize: 8 << 20}
+	want := Config{KeepaliveInterval: 30 * time.Second, WriteTimeout: 30 * time.Second, NodeLimit: 1000, QueueSize: 128, MaxMessageSize: 8 << 20}
 	if h.cfg != want {
 		t.Errorf("defaults %+v, want %+v", h.cfg, want)
 	}

@@ -16,7 +16,7 @@ import (
 type session struct {
 	node    string
 	conn    *websocket.Conn
-	out     chan message.Message
+	out     chan *message.Message
 	done    chan struct{} // closed when both loops have ended
 	stop    chan struct{} // closed to end the session
 	stopped sync.Once
@@ -29,7 +29,7 @@ func (s *session) enqueue(m message.Message) error {
 	default:
 	}
 	select {
-	case s.out <- m:
+	case s.out <- &m:
 		return nil
 	default:
 		return fmt.Errorf("send %s %s to %s: %w (%d queued)", m.Route.Operation, m.Route.Resource, s.node, ErrQueueFull, cap(s.out))
@@ -79,7 +79,7 @@ func (h *Hub) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	conn.SetReadLimit(h.cfg.MaxMessageSize)
-	s := &session{node: node, conn: conn, out: make(chan message.Message, h.cfg.QueueSize),
+	s := &session{node: node, conn: conn, out: make(chan *message.Message, h.cfg.QueueSize),
 		done: make(chan struct{}), stop: make(chan struct{})}
 	for {
 		// Another connection for this node may have registered while this one
@@ -98,11 +98,12 @@ func (h *Hub) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 	h.log.Info("edge node connected", "node", node, "remote", r.RemoteAddr)
 	h.handler.NodeConnected(node)
 
-	var loops sync.WaitGroup
-	loops.Add(2)
-	go func() { defer loops.Done(); h.writeLoop(s) }()
-	go func() { defer loops.Done(); h.readLoop(s) }()
-	loops.Wait()
+	// The reader runs in this (the HTTP handler's) goroutine: two goroutines
+	// per node, not three.
+	wrote := make(chan struct{})
+	go func() { defer close(wrote); h.writeLoop(s) }()
+	h.readLoop(s)
+	<-wrote
 	_ = conn.Close()
 
 	h.mu.Lock()
@@ -162,7 +163,7 @@ func (h *Hub) writeLoop(s *session) {
 			_ = s.conn.Close() // unblocks the reader
 			return
 		case m := <-s.out:
-			frame, err := message.Encode(m)
+			frame, err := message.Encode(*m)
 			if err != nil {
 				h.log.Error(err, "dropped an unencodable message", "node", s.node)
 				continue
