@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,7 +26,7 @@ type ContainerdOptions struct {
 	// LogDir receives containerd.log. Required.
 	LogDir string
 	// Bridge is the CNI bridge name (at most 15 characters); Subnet its pod
-	// range. Two containerds running at once need distinct values.
+	// range (a /24). Empty picks distinct random ones, so containerds can run side by side.
 	Bridge string
 	Subnet string
 	// Images are tarball names from `make images` to import besides pause.
@@ -118,14 +119,18 @@ func StartContainerd(ctx context.Context, opts ContainerdOptions) (c *Containerd
 	if err != nil {
 		return nil, err
 	}
+	// Distinct defaults per instance, so that test runs side by side (a
+	// developer's and CI's, or two containerds in one test) do not share a
+	// bridge or a pod range.
+	n := rand.IntN(200)
 	if opts.Bridge == "" {
-		opts.Bridge = "ke-e2e0"
+		opts.Bridge = fmt.Sprintf("ke-e2e%d", n)
 	}
 	if len(opts.Bridge) > 15 {
 		return nil, fmt.Errorf("containerd: bridge name %q is longer than 15 characters", opts.Bridge)
 	}
 	if opts.Subnet == "" {
-		opts.Subnet = "10.88.0.0/16"
+		opts.Subnet = fmt.Sprintf("10.%d.%d.0/24", 200+n/100, n%100)
 	}
 	images := []string{}
 	for _, name := range append([]string{"pause"}, opts.Images...) {
