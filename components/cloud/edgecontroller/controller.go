@@ -1,6 +1,8 @@
 // Package edgecontroller moves objects and status between the API server and
-// edge nodes. This file holds the node part: registration, node status,
-// leases, and NotReady after a lost link.
+// edge nodes. This file holds the node part (registration, node status,
+// leases, NotReady after a lost link); pods.go the pod part (pods bound to
+// edge nodes and the configmaps and secrets they use, pod status, graceful
+// deletion, queries).
 package edgecontroller
 
 import (
@@ -64,6 +66,7 @@ type Controller struct {
 	links  map[string]*link
 	ctx    context.Context
 	ready  chan struct{}
+	down   *downstream
 }
 
 type work struct {
@@ -98,6 +101,7 @@ func New(cfg Config, client kubernetes.Interface, sender Sender, log logr.Logger
 	}
 	c := &Controller{cfg: cfg, client: client, sender: sender, log: log, clock: clk, factory: message.DefaultFactory,
 		links: map[string]*link{}, ready: make(chan struct{})}
+	c.down = newDownstream(c)
 	for range cfg.Workers {
 		c.queues = append(c.queues, make(chan work, 1024))
 	}
@@ -110,11 +114,15 @@ func (c *Controller) Name() string { return "edgecontroller" }
 // Ready closes when the workers run.
 func (c *Controller) Ready() <-chan struct{} { return c.ready }
 
-// Run processes messages until ctx ends.
+// Run watches pods, configmaps and secrets for edge nodes and processes
+// messages until ctx ends.
 func (c *Controller) Run(ctx context.Context) error {
 	c.mu.Lock()
 	c.ctx = ctx
 	c.mu.Unlock()
+	if err := c.down.start(ctx); err != nil {
+		return err
+	}
 	var wg sync.WaitGroup
 	for _, q := range c.queues {
 		wg.Add(1)
@@ -164,6 +172,8 @@ func (c *Controller) NodeConnected(node string) {
 	}
 	c.mu.Unlock()
 	c.NodeAlive(node)
+	// Send the node what it should have; it ignores what it already has.
+	c.enqueue(node, func(context.Context) { c.down.syncNode(node) })
 }
 
 // NodeDisconnected implements cloudhub.Handler: after the grace period the
@@ -237,6 +247,9 @@ func (c *Controller) handle(ctx context.Context, node string, m message.Message)
 	r, err := message.ParseResource(m.Route.Resource)
 	if err != nil {
 		c.log.V(1).Info("ignored a message with a non-object resource", "node", node, "operation", m.Route.Operation, "resource", m.Route.Resource)
+		return
+	}
+	if c.handlePodMessage(ctx, node, r, m) {
 		return
 	}
 	switch {
