@@ -75,7 +75,7 @@ func (d *downstream) start(ctx context.Context) error {
 		},
 	})
 	_, _ = pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(o any) { d.podEvent(message.OpInsert, o) },
+		AddFunc: func(o any) { d.podEvent(message.OpInsert, o) },
 		UpdateFunc: func(old, o any) {
 			// Status is the edge's own report: echoing it back is waste.
 			if op, np, ok := pods2(old, o); ok && onlyStatusChanged(op, np) {
