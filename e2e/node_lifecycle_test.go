@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/cleanedge/kubeedge/certs"
+	"github.com/cleanedge/kubeedge/components/edge/metamanager/store"
 	"github.com/cleanedge/kubeedge/components/message"
 	"github.com/cleanedge/kubeedge/e2e/framework"
 	"github.com/cleanedge/kubeedge/keadm/layout"
@@ -223,8 +224,11 @@ func TestNodeLifecycle(t *testing.T) {
 		}
 	}
 
+	// A pod bound to edge-2, and the configmap it uses, reach edge-2's meta.db.
+	t.Run("pod reaches meta.db", func(t *testing.T) { testPodPersisted(ctx, t, c, edge2) })
+
 	// Reset both sides: nothing of ours running or on disk.
-	pids := []int{pidOf(t, edge1, "edgecore"), pidOf(t, edge2, "edgecore"), pidOf(t, c.root, "cloudcore")}
+	pids := []int{pidOf(t, edge1, "edgecore"), pidOf(t, c.root, "cloudcore")}
 	for _, root := range []string{edge1, edge2} {
 		framework.MustRun(ctx, t, "keadm", "reset", "--force", "--root", root)
 	}
@@ -377,4 +381,47 @@ func testLinkSecurity(ctx context.Context, t *testing.T, c *cloud, edge1Root, to
 		b, _ := json.MarshalIndent(seen, "", "  ")
 		t.Logf("join errors:\n%s", b)
 	})
+}
+
+func testPodPersisted(ctx context.Context, t *testing.T, c *cloud, edgeRoot string) {
+	client := c.cp.Client
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "web-config", Namespace: "default"}, Data: map[string]string{"msg": "hello edge"}}
+	if _, err := client.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
+		Spec: corev1.PodSpec{NodeName: "edge-2", Containers: []corev1.Container{{
+			Name: "app", Image: "localhost/kubeedge/app:v1",
+			Env: []corev1.EnvVar{{Name: "MSG", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
+				LocalObjectReference: corev1.LocalObjectReference{Name: "web-config"}, Key: "msg"}}}},
+		}}},
+	}
+	created, err := client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// meta.db is locked while edgecore runs: give the push a moment, then stop
+	// edgecore cleanly and read the file.
+	time.Sleep(3 * time.Second)
+	pid := pidOf(t, edgeRoot, "edgecore")
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100 && alive(pid); i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	db, err := store.Open(layout.Under(edgeRoot).MetaDB(), store.Options{})
+	if err != nil {
+		t.Fatalf("open edge-2's meta.db: %v", err)
+	}
+	defer db.Close()
+	p, found, err := db.Get(message.Resource{Namespace: "default", Type: message.ResPod, Name: "web"})
+	if err != nil || !found || p.UID != string(created.UID) {
+		t.Fatalf("pod in meta.db: found %v, uid %q (want %q), err %v", found, p.UID, created.UID, err)
+	}
+	got, found, err := db.Get(message.Resource{Namespace: "default", Type: message.ResConfigMap, Name: "web-config"})
+	if err != nil || !found || !strings.Contains(string(got.Data), "hello edge") {
+		t.Fatalf("configmap in meta.db: found %v, %s, err %v", found, got.Data, err)
+	}
 }

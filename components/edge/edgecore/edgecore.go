@@ -1,6 +1,6 @@
 // Package edgecore assembles the edge daemon from its configuration: the
-// certificate bootstrap, EdgeHub and the node status reporter, run by the
-// module host.
+// certificate bootstrap, meta.db, MetaManager, EdgeHub and the node status
+// reporter, run by the module host.
 package edgecore
 
 import (
@@ -15,6 +15,8 @@ import (
 
 	"github.com/cleanedge/kubeedge/components/apis/edgecore/v1alpha2"
 	"github.com/cleanedge/kubeedge/components/edge/edgehub"
+	"github.com/cleanedge/kubeedge/components/edge/metamanager"
+	"github.com/cleanedge/kubeedge/components/edge/metamanager/store"
 	"github.com/cleanedge/kubeedge/components/edge/nodestatus"
 	"github.com/cleanedge/kubeedge/components/host"
 	"github.com/cleanedge/kubeedge/components/message"
@@ -48,10 +50,17 @@ func Run(ctx context.Context, cfg *v1alpha2.EdgeCore, log logr.Logger) error {
 	if err := edgehub.EnsureCertificate(ctx, hubCfg); err != nil {
 		return err
 	}
+	db, err := store.Open(cfg.Modules.MetaManager.DBPath, store.Options{Logger: log.WithName("store")})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
 	edged := cfg.Modules.Edged
 	d := &dispatcher{log: log.WithName("dispatch"), status: StatusFile(cfg), node: edged.HostnameOverride, server: hubCfg.Server}
 	d.Disconnected() // a stale "connected" from a previous run must not fool keadm join
 	hub := edgehub.New(hubCfg, d, log.WithName("edgehub"))
+	meta := metamanager.New(db, hub, log.WithName("metamanager"))
+	d.meta = meta
 	reporter := nodestatus.New(nodestatus.Config{
 		NodeName:        edged.HostnameOverride,
 		Namespace:       edged.RegisterNodeNamespace,
@@ -62,7 +71,7 @@ func Run(ctx context.Context, cfg *v1alpha2.EdgeCore, log logr.Logger) error {
 	}, hub, log.WithName("nodestatus"))
 
 	h := host.New(host.Options{Logger: log.WithName("host")})
-	if err := h.Add(hub, reporter); err != nil {
+	if err := h.Add(meta, hub, reporter); err != nil {
 		return err
 	}
 	log.Info("edgecore starting", "node", edged.HostnameOverride, "cloud", hubCfg.Server)
@@ -83,15 +92,20 @@ type LinkStatus struct {
 	Server    string    `json:"server"`
 }
 
-// dispatcher routes what the cloud sends to the edge modules. Until
-// MetaManager exists, cloud pushes are logged only.
+// dispatcher routes what the cloud sends to the edge modules: objects to
+// MetaManager (which persists, acks and announces them); the rest is logged
+// until its module exists.
 type dispatcher struct {
 	log                  logr.Logger
 	status, node, server string
+	meta                 *metamanager.MetaManager
 }
 
 func (d *dispatcher) HandleMessage(m message.Message) {
-	d.log.V(1).Info("message from the cloud", "operation", m.Route.Operation, "resource", m.Route.Resource)
+	if d.meta != nil && d.meta.HandleCloudMessage(m) {
+		return
+	}
+	d.log.V(1).Info("message from the cloud not handled", "operation", m.Route.Operation, "resource", m.Route.Resource)
 }
 
 func (d *dispatcher) Connected()    { d.writeStatus(true) }

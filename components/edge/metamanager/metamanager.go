@@ -1,0 +1,194 @@
+// Package metamanager is the edge's memory: every object the cloud sends is
+// written to meta.db before any other module sees it, then acknowledged, then
+// announced to the modules that care (Edged, DeviceTwin) as typed events.
+// While the cloud is away, everything is served from meta.db.
+package metamanager
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/cleanedge/kubeedge/components/edge/metamanager/store"
+	"github.com/cleanedge/kubeedge/components/message"
+)
+
+// Sender delivers messages to the cloud (EdgeHub).
+type Sender interface {
+	Send(m message.Message) error
+}
+
+// Event tells a module that a stored object changed.
+type Event struct {
+	// Op is insert, update or delete.
+	Op     message.Operation
+	Object store.Object
+}
+
+// Stored resource types: what the cloud sends that the edge keeps.
+var storedTypes = map[message.ResourceType]bool{
+	message.ResPod: true, message.ResConfigMap: true, message.ResSecret: true,
+	message.ResService: true, message.ResEndpoints: true, message.ResNode: true,
+	message.ResDevice: true, message.ResDeviceModel: true,
+}
+
+// MetaManager is the module.
+type MetaManager struct {
+	db      *store.DB
+	sender  Sender
+	log     logr.Logger
+	factory message.Factory
+
+	mu   sync.Mutex
+	subs map[message.ResourceType][]chan Event
+}
+
+// New builds the module over an open store.
+func New(db *store.DB, sender Sender, log logr.Logger) *MetaManager {
+	return &MetaManager{db: db, sender: sender, log: log, factory: message.DefaultFactory,
+		subs: map[message.ResourceType][]chan Event{}}
+}
+
+// Name is the module name.
+func (m *MetaManager) Name() string { return "metamanager" }
+
+// Run has nothing to do on its own: work arrives through HandleCloudMessage.
+func (m *MetaManager) Run(ctx context.Context) error {
+	<-ctx.Done()
+	return nil
+}
+
+// Subscribe returns a channel of events for one resource type. The channel
+// is buffered; a subscriber that falls behind misses events and must resync
+// from the store (List), which is always the truth.
+func (m *MetaManager) Subscribe(typ message.ResourceType, buffer int) <-chan Event {
+	ch := make(chan Event, buffer)
+	m.mu.Lock()
+	m.subs[typ] = append(m.subs[typ], ch)
+	m.mu.Unlock()
+	return ch
+}
+
+func (m *MetaManager) publish(ev Event) {
+	m.mu.Lock()
+	subs := m.subs[ev.Object.Key.Type]
+	m.mu.Unlock()
+	for _, ch := range subs {
+		select {
+		case ch <- ev:
+		default:
+			m.log.V(1).Info("subscriber behind; it resyncs from the store", "type", ev.Object.Key.Type)
+		}
+	}
+}
+
+// HandleCloudMessage persists an object from the cloud, acknowledges it, and
+// announces it. Messages it does not keep are ignored (false).
+func (m *MetaManager) HandleCloudMessage(msg message.Message) bool {
+	key, err := message.ParseResource(msg.Route.Resource)
+	if err != nil || key.Name == "" || !storedTypes[key.Type] {
+		return false
+	}
+	var ev Event
+	switch msg.Route.Operation {
+	case message.OpInsert, message.OpUpdate, message.OpResponse:
+		if msg.IsAck() || msg.IsNull() {
+			return false
+		}
+		obj, err := store.NewObject(key, msg.ContentBytes())
+		if err != nil {
+			m.log.Info("dropped an object that is not valid JSON", "resource", msg.Route.Resource, "err", err)
+			return true
+		}
+		if obj.ResourceVersion == "" {
+			obj.ResourceVersion = msg.Header.ResourceVersion
+		}
+		stored, found, err := m.db.Get(key)
+		if err != nil {
+			m.log.Error(err, "read meta.db", "resource", key.String())
+			return true // not acknowledged: the cloud resends
+		}
+		applied, err := m.db.PutIfNewer(obj)
+		if err != nil {
+			m.log.Error(err, "write meta.db", "resource", key.String())
+			return true
+		}
+		if applied {
+			op := message.OpUpdate
+			if !found || stored.UID != obj.UID {
+				op = message.OpInsert
+			}
+			ev = Event{Op: op, Object: obj}
+		}
+	case message.OpDelete:
+		stored, found, err := m.db.Get(key)
+		if err != nil {
+			m.log.Error(err, "read meta.db", "resource", key.String())
+			return true
+		}
+		if found {
+			if err := m.db.Delete(key); err != nil {
+				m.log.Error(err, "delete from meta.db", "resource", key.String())
+				return true
+			}
+			ev = Event{Op: message.OpDelete, Object: stored}
+		}
+	default:
+		return false
+	}
+	// Persisted (or recognised as a duplicate): now the cloud may forget it.
+	// Upstream acks every push and every reply to its queries the same way.
+	if err := m.sender.Send(m.factory.Ack(msg)); err != nil {
+		m.log.V(1).Info("ack not sent; the cloud resends and the store ignores the duplicate", "resource", key.String(), "err", err)
+	}
+	if ev.Op != "" {
+		m.publish(ev)
+	}
+	return true
+}
+
+// Pods returns the pods stored for this node.
+func (m *MetaManager) Pods() ([]*corev1.Pod, error) {
+	objs, err := m.db.ListType(message.ResPod)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*corev1.Pod, 0, len(objs))
+	for _, o := range objs {
+		var p corev1.Pod
+		if err := json.Unmarshal(o.Data, &p); err != nil {
+			return nil, fmt.Errorf("stored pod %s: %w", o.Key, err)
+		}
+		out = append(out, &p)
+	}
+	return out, nil
+}
+
+// ConfigMap returns a stored configmap.
+func (m *MetaManager) ConfigMap(namespace, name string) (*corev1.ConfigMap, bool, error) {
+	var cm corev1.ConfigMap
+	found, err := m.get(message.Resource{Namespace: namespace, Type: message.ResConfigMap, Name: name}, &cm)
+	return &cm, found, err
+}
+
+// Secret returns a stored secret.
+func (m *MetaManager) Secret(namespace, name string) (*corev1.Secret, bool, error) {
+	var s corev1.Secret
+	found, err := m.get(message.Resource{Namespace: namespace, Type: message.ResSecret, Name: name}, &s)
+	return &s, found, err
+}
+
+func (m *MetaManager) get(key message.Resource, into any) (bool, error) {
+	o, found, err := m.db.Get(key)
+	if err != nil || !found {
+		return false, err
+	}
+	if err := json.Unmarshal(o.Data, into); err != nil {
+		return false, fmt.Errorf("stored %s: %w", key, err)
+	}
+	return true, nil
+}
