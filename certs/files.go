@@ -6,9 +6,9 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/cleanedge/kubeedge/components/atomicfile"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 )
@@ -61,7 +61,7 @@ func WriteCertFile(path string, der []byte) error {
 	if _, err := x509.ParseCertificate(der); err != nil {
 		return fmt.Errorf("write certificate %s: %w", path, err)
 	}
-	return writeFileAtomic(path, EncodeCertPEM(der), certMode)
+	return atomicfile.Write(path, EncodeCertPEM(der), certMode, dirMode)
 }
 
 // WriteKeyPairFiles atomically writes the key (PEM SEC1, mode 0600) and then the
@@ -82,10 +82,10 @@ func WriteKeyPairFiles(certPath, keyPath string, certDER []byte, key *ecdsa.Priv
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(keyPath, keyPEM, keyMode); err != nil {
+	if err := atomicfile.Write(keyPath, keyPEM, keyMode, dirMode); err != nil {
 		return err
 	}
-	return writeFileAtomic(certPath, EncodeCertPEM(certDER), certMode)
+	return atomicfile.Write(certPath, EncodeCertPEM(certDER), certMode, dirMode)
 }
 
 // WriteFiles writes the CA certificate and key like WriteKeyPairFiles, keeping the key
@@ -98,10 +98,10 @@ func (ca *CA) WriteFiles(certPath, keyPath string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(keyPath, pem.EncodeToMemory(&pem.Block{Type: PEMECKey, Bytes: keyDER}), keyMode); err != nil {
+	if err := atomicfile.Write(keyPath, pem.EncodeToMemory(&pem.Block{Type: PEMECKey, Bytes: keyDER}), keyMode, dirMode); err != nil {
 		return err
 	}
-	return writeFileAtomic(certPath, EncodeCertPEM(ca.Cert.Raw), certMode)
+	return atomicfile.Write(certPath, EncodeCertPEM(ca.Cert.Raw), certMode, dirMode)
 }
 
 // LoadCertFile reads the first PEM "CERTIFICATE" block of path.
@@ -239,40 +239,4 @@ func readPEM(path, typ string) ([]byte, error) {
 			return block.Bytes, nil
 		}
 	}
-}
-
-// writeFileAtomic writes data to a temporary file next to path and renames it over path,
-// so readers see either the old or the new content.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, dirMode); err != nil {
-		return fmt.Errorf("create directory %s: %w", dir, err)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(tmp)
-		}
-	}()
-	if err = f.Chmod(mode); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cleanedge/kubeedge/components/atomicfile"
 	"maps"
 	"net"
 	"os"
@@ -202,7 +203,7 @@ func TestInitFullRun(t *testing.T) {
 			t.Errorf("%s: mode %04o, want %04o", path, got, want)
 		}
 	}
-	if same, err := sameContent(e.cfg.CloudcoreBinary, r.Binary("cloudcore")); err != nil || !same {
+	if same, err := atomicfile.SameContent(e.cfg.CloudcoreBinary, r.Binary("cloudcore")); err != nil || !same {
 		t.Errorf("installed binary differs from the source (%v)", err)
 	}
 

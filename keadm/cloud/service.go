@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cleanedge/kubeedge/components/atomicfile"
 	"strings"
 
 	"github.com/cleanedge/kubeedge/keadm/service"
@@ -17,7 +18,7 @@ func runInstall(_ context.Context, d *InitData) error {
 		return errors.New("no cloudcore binary next to keadm or on PATH; pass --cloudcore-binary")
 	}
 	dst := d.cfg.Roots.Binary(ServiceName)
-	same, err := sameContent(src, d.deps.Disk.ReadPath(dst))
+	same, err := atomicfile.SameContent(src, d.deps.Disk.ReadPath(dst))
 	if err != nil {
 		return fmt.Errorf("cloudcore binary: %w", err)
 	}
@@ -27,7 +28,7 @@ func runInstall(_ context.Context, d *InitData) error {
 		if exists(d.deps.Disk, dst) {
 			c.Action = Updated
 		}
-		if err := copyFile(src, d.deps.Disk.WritePath(dst), binaryMode, binDirMode); err != nil {
+		if err := atomicfile.Copy(src, d.deps.Disk.WritePath(dst), binaryMode, binDirMode); err != nil {
 			return fmt.Errorf("install cloudcore: %w", err)
 		}
 		d.restart = true

@@ -4,9 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/cleanedge/kubeedge/components/atomicfile"
 	"io"
 	"net"
 	"os"
@@ -240,7 +240,7 @@ func (OSFS) ReadFile(path string) ([]byte, error) { return os.ReadFile(path) }
 
 // WriteFile implements FS.
 func (OSFS) WriteFile(path string, data []byte, perm os.FileMode) error {
-	return writeAtomic(path, bytes.NewReader(data), perm)
+	return atomicfile.Write(path, data, perm, 0o755)
 }
 
 // Remove implements FS.
@@ -253,88 +253,15 @@ func (OSFS) Remove(path string) error {
 
 // InstallFile implements FS.
 func (OSFS) InstallFile(dst, src string, perm os.FileMode) (bool, error) {
-	same, err := sameContent(dst, src)
+	same, err := atomicfile.SameContent(src, dst)
 	if err != nil {
 		return false, err
 	}
 	if same {
 		return false, os.Chmod(dst, perm)
 	}
-	f, err := os.Open(src)
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
 	// Through a rename: a running edgecore keeps its (old) file.
-	return true, writeAtomic(dst, f, perm)
-}
-
-// sameContent reports whether dst exists with the bytes of src (also true
-// when both name the same file).
-func sameContent(dst, src string) (bool, error) {
-	si, err := os.Stat(src)
-	if err != nil {
-		return false, err
-	}
-	di, err := os.Stat(dst)
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	if os.SameFile(si, di) {
-		return true, nil
-	}
-	if si.Size() != di.Size() {
-		return false, nil
-	}
-	a, err := fileHash(src)
-	if err != nil {
-		return false, err
-	}
-	b, err := fileHash(dst)
-	if err != nil {
-		return false, err
-	}
-	return a == b, nil
-}
-
-func fileHash(path string) ([sha256.Size]byte, error) {
-	var sum [sha256.Size]byte
-	f, err := os.Open(path)
-	if err != nil {
-		return sum, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return sum, err
-	}
-	copy(sum[:], h.Sum(nil))
-	return sum, nil
-}
-
-func writeAtomic(path string, r io.Reader, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = io.Copy(f, r)
-	err = errors.Join(err, f.Chmod(perm), f.Sync(), f.Close())
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return true, atomicfile.Copy(src, dst, perm, 0o755)
 }
 
 // DryRunFS writes under Dir instead of the real paths and prints what it
@@ -362,7 +289,7 @@ func (d *DryRunFS) WriteFile(path string, data []byte, perm os.FileMode) error {
 	for sc.Scan() {
 		fmt.Fprintf(d.Out, "\t%s\n", redact(sc.Text()))
 	}
-	return writeAtomic(d.shadow(path), bytes.NewReader(data), perm)
+	return atomicfile.Write(d.shadow(path), data, perm, 0o755)
 }
 
 // Remove implements FS.
@@ -375,7 +302,7 @@ func (d *DryRunFS) Remove(path string) error {
 
 // InstallFile implements FS: nothing is copied.
 func (d *DryRunFS) InstallFile(dst, src string, perm os.FileMode) (bool, error) {
-	same, err := sameContent(dst, src)
+	same, err := atomicfile.SameContent(src, dst)
 	if err != nil {
 		return false, err
 	}

@@ -7,13 +7,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/go-logr/logr"
 
 	"github.com/cleanedge/kubeedge/components/apis/edgecore/v1alpha2"
+	"github.com/cleanedge/kubeedge/components/atomicfile"
 	"github.com/cleanedge/kubeedge/components/edge/edgehub"
 	"github.com/cleanedge/kubeedge/components/edge/metamanager"
 	"github.com/cleanedge/kubeedge/components/edge/metamanager/store"
@@ -113,14 +113,7 @@ func (d *dispatcher) Disconnected() { d.writeStatus(false) }
 
 func (d *dispatcher) writeStatus(connected bool) {
 	b, _ := json.Marshal(LinkStatus{Node: d.node, Connected: connected, Since: time.Now().UTC(), Server: d.server})
-	if err := os.MkdirAll(filepath.Dir(d.status), 0o755); err == nil {
-		tmp := d.status + ".tmp"
-		if err = os.WriteFile(tmp, b, 0o644); err == nil {
-			err = os.Rename(tmp, d.status)
-		}
-		if err == nil {
-			return
-		}
+	if err := atomicfile.Write(d.status, b, 0o644, 0o700); err != nil {
+		d.log.Info("cannot write the status file", "path", d.status, "err", err)
 	}
-	d.log.Info("cannot write the status file", "path", d.status)
 }
