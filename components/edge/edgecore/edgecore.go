@@ -71,7 +71,11 @@ func Run(ctx context.Context, cfg *v1alpha2.EdgeCore, log logr.Logger) error {
 	}, hub, log.WithName("nodestatus"))
 
 	h := host.New(host.Options{Logger: log.WithName("host")})
-	if err := h.Add(meta, hub, reporter); err != nil {
+	mods := []host.Module{meta, hub, reporter}
+	if edged.Enable {
+		mods = append(mods, newEdgedModule(cfg, meta, hub, log.WithName("edged")))
+	}
+	if err := h.Add(mods...); err != nil {
 		return err
 	}
 	log.Info("edgecore starting", "node", edged.HostnameOverride, "cloud", hubCfg.Server)

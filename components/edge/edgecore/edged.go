@@ -1,0 +1,54 @@
+package edgecore
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/go-logr/logr"
+
+	"github.com/cleanedge/kubeedge/components/apis/edgecore/v1alpha2"
+	"github.com/cleanedge/kubeedge/components/edge/edged"
+	"github.com/cleanedge/kubeedge/components/edge/edged/runtime"
+	"github.com/cleanedge/kubeedge/components/edge/metamanager"
+)
+
+// edgedModule connects to the container runtime inside Run, so that a
+// runtime that is not up yet is retried by the module host with backoff
+// instead of keeping edgecore (and the node's link) down.
+type edgedModule struct {
+	cfg    edged.Config
+	socket string
+	meta   *metamanager.MetaManager
+	sender edged.Sender
+	log    logr.Logger
+}
+
+func newEdgedModule(cfg *v1alpha2.EdgeCore, meta *metamanager.MetaManager, sender edged.Sender, log logr.Logger) *edgedModule {
+	e := cfg.Modules.Edged
+	return &edgedModule{
+		cfg: edged.Config{
+			NodeName:      e.HostnameOverride,
+			NodeIP:        e.NodeIP,
+			RootDirectory: e.RootDirectory,
+			// kubelet's /var/log/pods beside /var/lib/edged, under the same root.
+			PodLogsRoot: filepath.Join(filepath.Dir(filepath.Dir(e.RootDirectory)), "log", "pods"),
+		},
+		socket: e.RemoteRuntimeEndpoint,
+		meta:   meta,
+		sender: sender,
+		log:    log,
+	}
+}
+
+func (m *edgedModule) Name() string { return "edged" }
+
+func (m *edgedModule) Run(ctx context.Context) error {
+	rt, err := runtime.Dial(ctx, m.socket)
+	if err != nil {
+		return fmt.Errorf("container runtime at %s (edged.remoteRuntimeEndpoint): %w", m.socket, err)
+	}
+	defer rt.Close()
+	m.log.Info("container runtime connected", "endpoint", m.socket, "runtime", rt.Name, "version", rt.Version)
+	return edged.New(m.cfg, rt, m.meta, m.sender, m.log).Run(ctx)
+}
