@@ -10,16 +10,22 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/cleanedge/kubeedge/components/edge/metamanager/store"
+	"github.com/cleanedge/kubeedge/components/message"
 	"github.com/cleanedge/kubeedge/e2e/framework"
+	"github.com/cleanedge/kubeedge/keadm/layout"
 )
 
 func getApp(ctx context.Context, ip string) (appAnswer, error) {
@@ -62,6 +68,11 @@ func TestDeploymentOnEdge(t *testing.T) {
 	if _, err := client.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "web-secret", Namespace: "default"},
+		Data: map[string][]byte{"token": []byte("s3cr3t")}}
+	if _, err := client.CoreV1().Secrets("default").Create(ctx, secret, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	labels := map[string]string{"app": "web"}
 	dep := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
@@ -78,12 +89,15 @@ func TestDeploymentOnEdge(t *testing.T) {
 						Env: []corev1.EnvVar{
 							{Name: "MSG", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
 								LocalObjectReference: corev1.LocalObjectReference{Name: "web-config"}, Key: "msg"}}},
-							{Name: "SHOW_FILES", Value: "/config/greeting.txt"},
+							{Name: "SHOW_FILES", Value: "/config/greeting.txt,/secret/token"},
 						},
-						VolumeMounts: []corev1.VolumeMount{{Name: "config", MountPath: "/config"}},
+						VolumeMounts: []corev1.VolumeMount{{Name: "config", MountPath: "/config"}, {Name: "secret", MountPath: "/secret", ReadOnly: true}},
 					}},
-					Volumes: []corev1.Volume{{Name: "config", VolumeSource: corev1.VolumeSource{
-						ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "web-config"}}}}},
+					Volumes: []corev1.Volume{
+						{Name: "config", VolumeSource: corev1.VolumeSource{
+							ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "web-config"}}}},
+						{Name: "secret", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "web-secret"}}},
+					},
 				},
 			},
 		},
@@ -117,7 +131,7 @@ func TestDeploymentOnEdge(t *testing.T) {
 	}
 	for _, ip := range ips {
 		a := waitForApp(ctx, t, ip)
-		if a.Msg != "hello from the edge" || a.Files["/config/greeting.txt"] != "v1" {
+		if a.Msg != "hello from the edge" || a.Files["/config/greeting.txt"] != "v1" || a.Files["/secret/token"] != "s3cr3t" {
 			t.Errorf("app at %s answered %+v", ip, a)
 		}
 	}
@@ -134,6 +148,10 @@ func TestDeploymentOnEdge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+
+	t.Run("killed container restarts", func(t *testing.T) { testContainerRestart(ctx, t, c, ctr) })
+	t.Run("missing image", func(t *testing.T) { testMissingImage(ctx, t, c) })
+	t.Run("too much memory stays pending", func(t *testing.T) { testUnschedulable(ctx, t, c) })
 
 	// Scale to zero: pods gone from the API server and from containerd.
 	scale, err := client.AppsV1().Deployments("default").GetScale(ctx, "web", metav1.GetOptions{})
@@ -156,6 +174,119 @@ func TestDeploymentOnEdge(t *testing.T) {
 		return len(pods.Items) == 0 && len(sbs.Items) == 0, fmt.Errorf("%d pods, %d sandboxes", len(pods.Items), len(sbs.Items))
 	})
 	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Nothing of the deleted pods is left in meta.db (read after a clean stop).
+	pid := pidOf(t, root, "edgecore")
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100 && alive(pid); i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	db, err := store.Open(layout.Under(root).MetaDB(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	left, err := db.ListType(message.ResPod)
+	if err != nil || len(left) != 0 {
+		t.Errorf("pods left in meta.db after deletion: %v %v", left, err)
+	}
+}
+
+func podsWithLabel(ctx context.Context, t *testing.T, c *cloud, selector string) []corev1.Pod {
+	t.Helper()
+	pods, err := c.cp.Client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pods.Items
+}
+
+func testContainerRestart(ctx context.Context, t *testing.T, c *cloud, ctr *framework.Containerd) {
+	pod := podsWithLabel(ctx, t, c, "app=web")[0]
+	if len(pod.Status.ContainerStatuses) == 0 {
+		t.Fatalf("pod %s has no container status", pod.Name)
+	}
+	id := strings.TrimPrefix(pod.Status.ContainerStatuses[0].ContainerID, "containerd://")
+	if err := ctr.KillContainer(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	err := framework.WaitFor(ctx, "restartCount of "+pod.Name+" to rise", time.Second, nil, func(ctx context.Context) (bool, error) {
+		p, err := c.cp.Client.CoreV1().Pods("default").Get(ctx, pod.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		cs := p.Status.ContainerStatuses
+		return len(cs) == 1 && cs[0].RestartCount >= 1 && cs[0].State.Running != nil && p.Status.Phase == corev1.PodRunning, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testMissingImage(ctx context.Context, t *testing.T, c *cloud) {
+	const image = "localhost/kubeedge/does-not-exist:v1"
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "badimage", Namespace: "default", Labels: map[string]string{"app": "badimage"}},
+		Spec: corev1.PodSpec{NodeName: "edge-1", AutomountServiceAccountToken: ptr.To(false),
+			Containers: []corev1.Container{{Name: "app", Image: image}}},
+	}
+	if _, err := c.cp.Client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var last string
+	err := framework.WaitFor(ctx, "ErrImagePull/ImagePullBackOff for "+image, time.Second, nil, func(ctx context.Context) (bool, error) {
+		p, err := c.cp.Client.CoreV1().Pods("default").Get(ctx, "badimage", metav1.GetOptions{})
+		if err != nil || len(p.Status.ContainerStatuses) == 0 || p.Status.ContainerStatuses[0].State.Waiting == nil {
+			return false, err
+		}
+		w := p.Status.ContainerStatuses[0].State.Waiting
+		last = w.Reason + ": " + w.Message
+		return (w.Reason == "ErrImagePull" || w.Reason == "ImagePullBackOff") && strings.Contains(w.Message, image), nil
+	})
+	if err != nil {
+		t.Fatalf("%v (last: %s)", err, last)
+	}
+	if err := c.cp.Client.CoreV1().Pods("default").Delete(ctx, "badimage", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err = framework.WaitFor(ctx, "badimage deleted", time.Second, nil, func(ctx context.Context) (bool, error) {
+		return len(podsWithLabel(ctx, t, c, "app=badimage")) == 0, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testUnschedulable(ctx context.Context, t *testing.T, c *cloud) {
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "huge", Namespace: "default"},
+		Spec: corev1.PodSpec{NodeSelector: map[string]string{"kubernetes.io/hostname": "edge-1"}, AutomountServiceAccountToken: ptr.To(false),
+			Containers: []corev1.Container{{Name: "app", Image: "localhost/kubeedge/app:v1",
+				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1000Ti")}}}}},
+	}
+	if _, err := c.cp.Client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err := framework.WaitFor(ctx, "huge pod Unschedulable", 500*time.Millisecond, nil, func(ctx context.Context) (bool, error) {
+		p, err := c.cp.Client.CoreV1().Pods("default").Get(ctx, "huge", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, cond := range p.Status.Conditions {
+			if cond.Type == corev1.PodScheduled && cond.Status == corev1.ConditionFalse && cond.Reason == corev1.PodReasonUnschedulable {
+				return p.Spec.NodeName == "" && p.Status.Phase == corev1.PodPending, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.cp.Client.CoreV1().Pods("default").Delete(ctx, "huge", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -320,3 +320,12 @@ func renderFile(path string, t *template.Template, data any) error {
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
+
+// KillContainer sends SIGKILL to a container's task (a crash, for restart tests).
+func (c *Containerd) KillContainer(ctx context.Context, id string) error {
+	out, err := exec.CommandContext(ctx, c.bins.Ctr, "-a", c.Socket, "-n", "k8s.io", "task", "kill", "-s", "SIGKILL", id).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("kill container %s: %w: %s", id, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}

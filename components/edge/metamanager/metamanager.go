@@ -99,7 +99,13 @@ func (m *MetaManager) HandleCloudMessage(msg message.Message) bool {
 		if msg.IsAck() || msg.IsNull() {
 			return false
 		}
-		obj, err := store.NewObject(key, msg.ContentBytes())
+		data := msg.ContentBytes()
+		if !namesObject(data, key) {
+			// Not the object itself: e.g. the cloud's ObjectResponse to a
+			// request of edged's (a pod delete), which shares the resource path.
+			return false
+		}
+		obj, err := store.NewObject(key, data)
 		if err != nil {
 			m.log.Info("dropped an object that is not valid JSON", "resource", msg.Route.Resource, "err", err)
 			return true
@@ -149,6 +155,16 @@ func (m *MetaManager) HandleCloudMessage(msg message.Message) bool {
 		m.publish(ev)
 	}
 	return true
+}
+
+// namesObject reports whether data is a Kubernetes object named as key says.
+func namesObject(data []byte, key message.Resource) bool {
+	var head struct {
+		Metadata struct {
+			Name string `json:"name"`
+		} `json:"metadata"`
+	}
+	return json.Unmarshal(data, &head) == nil && head.Metadata.Name == key.Name
 }
 
 // Pods returns the pods stored for this node.

@@ -133,3 +133,18 @@ func TestIgnoresWhatItDoesNotKeep(t *testing.T) {
 		t.Errorf("sent %v", s.sent)
 	}
 }
+
+// The cloud's answer to an edge request about a pod shares the pod's resource
+// path; it is not the pod and must not be stored as one.
+func TestObjectResponseIsNotStored(t *testing.T) {
+	mm, s, _ := open(t)
+	m := message.Message{Header: message.Header{ID: "r1", ParentID: "req-1"},
+		Route:   message.Route{Source: message.SourceEdgeController, Group: message.GroupResource, Operation: message.OpResponse, Resource: "default/pod/web"},
+		Content: json.RawMessage(`{"Object":null,"Err":null}`)}
+	if mm.HandleCloudMessage(m) {
+		t.Fatal("an ObjectResponse was handled as an object")
+	}
+	if pods, _ := mm.Pods(); len(pods) != 0 || len(s.sent) != 0 {
+		t.Fatalf("stored %v, sent %v", pods, s.sent)
+	}
+}
