@@ -181,6 +181,13 @@ func StartContainerd(ctx context.Context, opts ContainerdOptions) (c *Containerd
 	if err != nil {
 		return nil, err
 	}
+	if opts.Detach {
+		// What StopDetachedContainerd needs, later, from another process.
+		state := fmt.Sprintf("%d %s\n", c.proc.PID(), opts.Bridge)
+		if err := os.WriteFile(filepath.Join(c.Dir, detachedStateFile), []byte(state), 0o644); err != nil {
+			return nil, err
+		}
+	}
 
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
@@ -328,4 +335,39 @@ func (c *Containerd) KillContainer(ctx context.Context, id string) error {
 		return fmt.Errorf("kill container %s: %w: %s", id, err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+const detachedStateFile = "detached"
+
+// StopDetachedContainerd stops a containerd started with Detach in stateDir
+// (by an earlier process, e.g. `make run`): it removes every pod through CRI,
+// stops containerd, and deletes its bridge, the pod cgroups under cgroupRoots
+// and stateDir.
+func StopDetachedContainerd(ctx context.Context, stateDir string, cgroupRoots ...string) error {
+	b, err := os.ReadFile(filepath.Join(stateDir, detachedStateFile))
+	if err != nil {
+		return err
+	}
+	var pid int
+	var bridge string
+	if _, err := fmt.Sscanf(string(b), "%d %s", &pid, &bridge); err != nil {
+		return fmt.Errorf("%s: %w", filepath.Join(stateDir, detachedStateFile), err)
+	}
+	c := &Containerd{Dir: stateDir, Socket: filepath.Join(stateDir, "containerd.sock"), Bridge: bridge}
+	var errs []error
+	if conn, err := grpc.NewClient("unix://"+c.Socket, grpc.WithTransportCredentials(insecure.NewCredentials())); err == nil {
+		c.Runtime = runtimeapi.NewRuntimeServiceClient(conn)
+		if err := c.removePods(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		_ = conn.Close()
+	}
+	if err := StopPID(pid, 15*time.Second); err != nil {
+		errs = append(errs, err)
+	}
+	_ = exec.Command("ip", "link", "del", bridge).Run()
+	for _, root := range cgroupRoots {
+		removeCgroups(root)
+	}
+	return errors.Join(append(errs, os.RemoveAll(stateDir))...)
 }

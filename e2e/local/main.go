@@ -1,7 +1,8 @@
 // Command local brings up the README's local cloud on this machine and leaves
 // it running: etcd, kube-apiserver, kube-controller-manager and kube-scheduler
-// on loopback with an admin kubeconfig, then cloudcore (keadm init) and one
-// edge node (keadm join). `local down` stops it all.
+// on loopback with an admin kubeconfig, then cloudcore (keadm init), one edge
+// node (keadm join) with its own containerd, and the sample app running on
+// it. `local down` stops it all.
 //
 //	go run ./e2e/local up   --dir _output/local
 //	go run ./e2e/local down --dir _output/local
@@ -22,6 +23,12 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 
 	"github.com/cleanedge/kubeedge/e2e/framework"
 )
@@ -77,6 +84,14 @@ func up(ctx context.Context, out io.Writer, dir string) error {
 		return err
 	}
 
+	// The edge node's container runtime: Debian's containerd with our images.
+	fmt.Fprintln(out, "starting containerd for the edge node ...")
+	ctr, err := framework.StartContainerd(ctx, framework.ContainerdOptions{
+		LogDir: dir, StateDir: filepath.Join(dir, "containerd"), Images: []string{"app"}, Detach: true})
+	if err != nil {
+		return err
+	}
+
 	// The cloud and one edge node, set up the way a user does it.
 	cloudRoot, edgeRoot := filepath.Join(dir, "cloud"), filepath.Join(dir, "edge-1")
 	cloudcore, err := framework.ProjectBinary("cloudcore")
@@ -98,19 +113,27 @@ func up(ctx context.Context, out io.Writer, dir string) error {
 	}
 	fmt.Fprintln(out, "keadm join (edge node edge-1) ...")
 	if err := keadm(ctx, out, "join", "--cloudcore-ipport", "127.0.0.1:10000", "--token", strings.TrimSpace(token),
-		"--edgenode-name", "edge-1", "--root", edgeRoot, "--edgecore-binary", edgecore); err != nil {
+		"--edgenode-name", "edge-1", "--root", edgeRoot, "--edgecore-binary", edgecore,
+		"--remote-runtime-endpoint", ctr.Endpoint); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "deploying the sample app on edge-1 ...")
+	ips, err := deploySample(ctx, cp.Client)
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, `
 local cloud and edge node are up in %s (API server %s)
 
-  look at it:   %s --kubeconfig %s get nodes -o wide
-                export KUBECONFIG=%s
+  look at it:   export KUBECONFIG=%s
+                %s get nodes -o wide
+                %s get pods -o wide
+  the app:      curl http://%s:8080/
   logs:         %s/*.log (control plane)
                 %s/var/log/kubeedge/cloudcore.log
                 %s/var/log/kubeedge/edgecore.log
   stop it:      make stop
-`, time.Since(start).Round(100*time.Millisecond), cp.URL, kubectl, kubeconfig, kubeconfig, cpDir, cloudRoot, edgeRoot)
+`, time.Since(start).Round(100*time.Millisecond), cp.URL, kubeconfig, kubectl, kubectl, ips[0], cpDir, cloudRoot, edgeRoot)
 	return nil
 }
 
@@ -151,6 +174,12 @@ func down(out io.Writer, dir string) error {
 			if err := keadm(context.Background(), out, "reset", "--force", "--root", root); err != nil {
 				fmt.Fprintf(out, "warning: %v\n", err)
 			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "containerd")); err == nil {
+		fmt.Fprintln(out, "stopping containerd and removing its pods")
+		if err := framework.StopDetachedContainerd(context.Background(), filepath.Join(dir, "containerd"), "/kubeedge"); err != nil {
+			fmt.Fprintf(out, "warning: %v\n", err)
 		}
 	}
 	pids, err := readPIDs(filepath.Join(dir, "controlplane"))
@@ -205,4 +234,54 @@ func running(dir string) bool {
 		}
 	}
 	return false
+}
+
+// deploySample runs the sample app on edge-1: a configmap and a 2-replica
+// Deployment, and waits until both pods run. It returns their IPs.
+func deploySample(ctx context.Context, client kubernetes.Interface) ([]string, error) {
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "web-config", Namespace: "default"},
+		Data: map[string]string{"msg": "hello from edge-1"}}
+	if _, err := client.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+		return nil, err
+	}
+	labels := map[string]string{"app": "web"}
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](2),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					NodeSelector:                 map[string]string{"node-role.kubernetes.io/edge": ""},
+					AutomountServiceAccountToken: ptr.To(false),
+					Containers: []corev1.Container{{
+						Name: "app", Image: "localhost/kubeedge/app:v1", ImagePullPolicy: corev1.PullIfNotPresent,
+						Env: []corev1.EnvVar{{Name: "MSG", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
+							LocalObjectReference: corev1.LocalObjectReference{Name: "web-config"}, Key: "msg"}}}},
+					}},
+				},
+			},
+		},
+	}
+	if _, err := client.AppsV1().Deployments("default").Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+		return nil, err
+	}
+	var ips []string
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	err := framework.WaitFor(wctx, "the sample app's pods Running", time.Second, nil, func(ctx context.Context) (bool, error) {
+		pods, err := client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
+		if err != nil {
+			return false, err
+		}
+		ips = ips[:0]
+		for _, p := range pods.Items {
+			if p.Status.Phase == corev1.PodRunning && p.Status.PodIP != "" {
+				ips = append(ips, p.Status.PodIP)
+			}
+		}
+		return len(ips) == 2, nil
+	})
+	return ips, err
 }
