@@ -19,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/utils/ptr"
 
@@ -92,6 +93,15 @@ func TestDeploymentOnEdge(t *testing.T) {
 							{Name: "SHOW_FILES", Value: "/config/greeting.txt,/secret/token"},
 						},
 						VolumeMounts: []corev1.VolumeMount{{Name: "config", MountPath: "/config"}, {Name: "secret", MountPath: "/secret", ReadOnly: true}},
+						Ports:        []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+						LivenessProbe: &corev1.Probe{
+							ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("http")}},
+							PeriodSeconds: 1, FailureThreshold: 2,
+						},
+						ReadinessProbe: &corev1.Probe{
+							ProbeHandler:  corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(8080)}},
+							PeriodSeconds: 1,
+						},
 					}},
 					Volumes: []corev1.Volume{
 						{Name: "config", VolumeSource: corev1.VolumeSource{
@@ -150,6 +160,7 @@ func TestDeploymentOnEdge(t *testing.T) {
 	}
 
 	t.Run("killed container restarts", func(t *testing.T) { testContainerRestart(ctx, t, c, ctr) })
+	t.Run("failing liveness probe restarts", func(t *testing.T) { testLivenessRestart(ctx, t, c) })
 	t.Run("missing image", func(t *testing.T) { testMissingImage(ctx, t, c) })
 	t.Run("too much memory stays pending", func(t *testing.T) { testUnschedulable(ctx, t, c) })
 
@@ -224,6 +235,31 @@ func testContainerRestart(ctx context.Context, t *testing.T, c *cloud, ctr *fram
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func testLivenessRestart(ctx context.Context, t *testing.T, c *cloud) {
+	pod := podsWithLabel(ctx, t, c, "app=web")[1]
+	before := pod.Status.ContainerStatuses[0].RestartCount
+	resp, err := http.Post("http://"+pod.Status.PodIP+":8080/fail", "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var last string
+	err = framework.WaitFor(ctx, "liveness restart of "+pod.Name, time.Second, nil, func(ctx context.Context) (bool, error) {
+		p, err := c.cp.Client.CoreV1().Pods("default").Get(ctx, pod.Name, metav1.GetOptions{})
+		if err != nil || len(p.Status.ContainerStatuses) == 0 {
+			return false, err
+		}
+		cs := p.Status.ContainerStatuses[0]
+		if cs.LastTerminationState.Terminated != nil {
+			last = cs.LastTerminationState.Terminated.Message
+		}
+		return cs.RestartCount > before && strings.Contains(last, "liveness") && cs.Ready, nil
+	})
+	if err != nil {
+		t.Fatalf("%v (last termination message %q)", err, last)
 	}
 }
 

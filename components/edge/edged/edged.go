@@ -9,8 +9,9 @@
 // back-off, the waiting reasons and the last status sent are kept in memory.
 //
 // One goroutine does all the work: it syncs every pod on each store event
-// and every ResyncPeriod. Probes are out of scope: a container is ready when
-// it runs.
+// and every ResyncPeriod, and when a container probe is due (probe.go): a
+// container is ready when it runs and its startup and readiness probes
+// succeeded; a failed liveness or startup probe stops it to be restarted.
 package edged
 
 import (
@@ -55,6 +56,8 @@ type Config struct {
 	ClusterDomain string
 	// Now is the clock (default time.Now); tests inject one.
 	Now func() time.Time
+	// Prober runs container probes (default NewProber over the runtime).
+	Prober Prober
 }
 
 // Store is what Edged reads from the local metadata store
@@ -97,6 +100,13 @@ type Edged struct {
 	volHashes  map[string]string                        // payload hash of written volume dirs
 	deleteSent map[string]time.Time                     // when the final delete went out, by uid
 	volErrs    map[string]map[string]error              // volume set-up errors by uid, volume
+	killMsgs   map[string]map[string]string             // why a probe stopped a container, by uid, container ID
+	nextProbe  time.Time                                // when a probe is due next (zero: none)
+
+	prober Prober
+	probes *probeManager // shared with the probe goroutines
+	// waitProbes makes each sync wait for the probes it launched (tests).
+	waitProbes bool
 }
 
 // New builds Edged over a runtime, the metadata store and the cloud sender.
@@ -110,7 +120,12 @@ func New(cfg Config, rt *runtime.Runtime, store Store, sender Sender, log logr.L
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	prober := cfg.Prober
+	if prober == nil {
+		prober = NewProber(rt.RuntimeService())
+	}
 	return &Edged{
+		prober: prober, probes: newProbeManager(), killMsgs: map[string]map[string]string{},
 		cfg: cfg, rt: rt, store: store, sender: sender, log: log,
 		factory:    message.Factory{Now: cfg.Now, NewID: message.DefaultFactory.NewID},
 		kick:       make(chan struct{}, 1),
@@ -167,12 +182,26 @@ func (e *Edged) Run(ctx context.Context) error {
 		if err := e.syncAll(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			e.log.Error(err, "sync pods")
 		}
+		var probeDue <-chan time.Time
+		var timer *time.Timer
+		if !e.nextProbe.IsZero() {
+			d := max(e.nextProbe.Sub(e.cfg.Now()), 10*time.Millisecond)
+			timer = time.NewTimer(d)
+			probeDue = timer.C
+		}
 		select {
 		case <-ctx.Done():
+			if timer != nil {
+				timer.Stop()
+			}
 			return nil
 		case <-ticker.C:
 		case <-merged:
 		case <-e.kick:
+		case <-probeDue:
+		}
+		if timer != nil {
+			timer.Stop()
 		}
 	}
 }

@@ -229,6 +229,10 @@ func (e *Edged) containerStatus(pod *corev1.Pod, c *corev1.Container, rp *runtim
 		}
 	}
 	terminated := func(rc *runtime.ContainerStatus) *corev1.ContainerStateTerminated {
+		msg := rc.Message
+		if msg == "" {
+			msg = e.killMsgs[string(pod.UID)][rc.ID]
+		}
 		reason := rc.Reason
 		if reason == "" {
 			reason = "Error"
@@ -237,7 +241,7 @@ func (e *Edged) containerStatus(pod *corev1.Pod, c *corev1.Container, rp *runtim
 			}
 		}
 		return &corev1.ContainerStateTerminated{
-			ExitCode: rc.ExitCode, Reason: reason, Message: rc.Message,
+			ExitCode: rc.ExitCode, Reason: reason, Message: msg,
 			StartedAt: mt(rc.StartedAt), FinishedAt: mt(rc.FinishedAt), ContainerID: e.containerID(rc.ID),
 		}
 	}
@@ -253,7 +257,10 @@ func (e *Edged) containerStatus(pod *corev1.Pod, c *corev1.Container, rp *runtim
 	switch {
 	case latest != nil && latest.State == runtime.ContainerRunning && latest.SandboxID == sandboxID:
 		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: mt(latest.StartedAt)}
-		cs.Ready, started = true, true
+		started, cs.Ready = true, true
+		if isAppContainer(pod, c) {
+			started, cs.Ready = e.probes.startedAndReady(pod.UID, c, latest.ID)
+		}
 		if len(attempts) > 1 && attempts[1].State == runtime.ContainerExited {
 			cs.LastTerminationState.Terminated = terminated(attempts[1])
 		}
@@ -275,4 +282,15 @@ func (e *Edged) containerStatus(pod *corev1.Pod, c *corev1.Container, rp *runtim
 	}
 	cs.Started = &started
 	return cs
+}
+
+// isAppContainer reports whether c is one of the pod's (probed) app
+// containers rather than an init container.
+func isAppContainer(pod *corev1.Pod, c *corev1.Container) bool {
+	for i := range pod.Spec.Containers {
+		if &pod.Spec.Containers[i] == c {
+			return true
+		}
+	}
+	return false
 }

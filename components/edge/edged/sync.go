@@ -52,12 +52,14 @@ func (e *Edged) syncAll(ctx context.Context) error {
 		desired[string(p.UID)] = p
 	}
 
+	e.nextProbe = time.Time{}
 	for uid, pod := range desired {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		log := e.log.WithValues("pod", pod.Namespace+"/"+pod.Name, "uid", uid)
 		if pod.DeletionTimestamp != nil {
+			e.probes.drop(pod.UID, nil)
 			if err := e.terminate(ctx, uid, running[uid], pod); err != nil {
 				log.Error(err, "terminate pod")
 				continue
@@ -68,6 +70,7 @@ func (e *Edged) syncAll(ctx context.Context) error {
 		if err := e.syncPod(ctx, pod); err != nil {
 			log.Error(err, "sync pod")
 		}
+		e.runProbes(ctx, pod)
 		if err := e.reportStatus(ctx, pod); err != nil {
 			log.V(1).Info("pod status not reported; retrying on the next sync", "err", err)
 		}
@@ -76,6 +79,7 @@ func (e *Edged) syncAll(ctx context.Context) error {
 		if _, ok := desired[uid]; ok {
 			continue
 		}
+		e.probes.drop(types.UID(uid), nil)
 		if err := e.terminate(ctx, uid, rp, nil); err != nil {
 			e.log.Error(err, "remove pod", "pod", rp.Namespace+"/"+rp.Name, "uid", uid)
 		}
@@ -110,6 +114,12 @@ func (e *Edged) forget(keep func(uid string) bool) {
 			delete(e.volErrs, uid)
 		}
 	}
+	for uid := range e.killMsgs {
+		if !keep(uid) {
+			delete(e.killMsgs, uid)
+		}
+	}
+	e.probes.forget(keep)
 	for _, m := range []map[string]*backoff{e.backoff, e.pullOff} {
 		for k := range m {
 			if !keep(uidOf(k)) {
@@ -297,6 +307,15 @@ func (e *Edged) syncPod(ctx context.Context, pod *corev1.Pod) error {
 	ip := sb.IP
 	if pod.Spec.HostNetwork {
 		ip = e.cfg.NodeIP
+	}
+	// Containers whose liveness or startup probe failed are stopped here and
+	// restarted below like any exited container.
+	if killed, err := e.killFailedProbes(ctx, pod, rp, sb.ID); err != nil {
+		return err
+	} else if killed {
+		if rp, err = e.rt.PodStatus(ctx, uid); err != nil {
+			return err
+		}
 	}
 	w := &podWork{e: e, pod: pod, rp: rp, sb: sb, podIP: ip, volumes: volumes, volErrs: volErrs}
 
