@@ -159,6 +159,15 @@ func TestDeploymentOnEdge(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// cloudcore's admission webhook made them stay through an outage.
+	for _, p := range podsWithLabel(ctx, t, c, "app=web") {
+		for _, tol := range p.Spec.Tolerations {
+			if tol.Key == "node.kubernetes.io/unreachable" && tol.TolerationSeconds != nil {
+				t.Errorf("pod %s tolerates an unreachable node for %ds only: it would be evicted", p.Name, *tol.TolerationSeconds)
+			}
+		}
+	}
+
 	t.Run("killed container restarts", func(t *testing.T) { testContainerRestart(ctx, t, c, ctr) })
 	t.Run("failing liveness probe restarts", func(t *testing.T) { testLivenessRestart(ctx, t, c) })
 	t.Run("missing image", func(t *testing.T) { testMissingImage(ctx, t, c) })

@@ -3,6 +3,7 @@ package reset
 import (
 	"context"
 	"fmt"
+	"github.com/cleanedge/kubeedge/components/cloud/admission"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -23,6 +24,22 @@ type ClientDeleter struct {
 // DeleteNamespace deletes the namespace; a missing one is not an error.
 func (c ClientDeleter) DeleteNamespace(ctx context.Context, name string) error {
 	err := c.Client.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// WebhookDeleter removes cloudcore's edge-pod admission webhook; the
+// NamespaceDeleter may implement it.
+type WebhookDeleter interface {
+	DeleteWebhook(ctx context.Context) error
+}
+
+// DeleteWebhook deletes the MutatingWebhookConfiguration cloudcore registers;
+// a missing one is not an error.
+func (c ClientDeleter) DeleteWebhook(ctx context.Context) error {
+	err := c.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(ctx, admission.WebhookConfigurationName, metav1.DeleteOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
 	}

@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cleanedge/kubeedge/components/cloud/admission"
 	"io"
 	"os"
 	"path/filepath"
@@ -403,6 +404,12 @@ func runCloud(ctx context.Context, d *ResetData) error {
 		return fmt.Errorf("delete namespace %s: %w (skip this step with --skip-phases cloud)", Namespace, err)
 	}
 	fmt.Fprintf(d.out, "[cloud] Deleted the %s namespace (CA, token and cloudcore secrets)\n", Namespace)
+	if wd, ok := client.(WebhookDeleter); ok {
+		if err := wd.DeleteWebhook(ctx); err != nil {
+			return fmt.Errorf("delete the edge-pod admission webhook: %w", err)
+		}
+		fmt.Fprintf(d.out, "[cloud] Deleted the %s mutating webhook configuration\n", admission.WebhookConfigurationName)
+	}
 	fmt.Fprintln(d.out, "[cloud] The KubeEdge CRDs are kept: deleting them would delete every device, device model, rule, "+
 		"node group and edge application users created. Delete them with kubectl if that is what you want.")
 	return nil

@@ -20,6 +20,7 @@ import (
 
 	"github.com/cleanedge/kubeedge/certs"
 	"github.com/cleanedge/kubeedge/components/apis/cloudcore/v1alpha1"
+	"github.com/cleanedge/kubeedge/components/cloud/admission"
 	"github.com/cleanedge/kubeedge/components/cloud/cloudhub"
 	"github.com/cleanedge/kubeedge/components/cloud/edgecontroller"
 	"github.com/cleanedge/kubeedge/components/host"
@@ -61,7 +62,24 @@ func Run(ctx context.Context, cfg *v1alpha1.CloudCore, log logr.Logger) error {
 		Store: &certs.SecretStore{Client: client}, CA: pki.CA, Interval: hubCfg.TokenRefreshInterval(),
 		Logger: func(msg string, kv ...any) { log.WithName("token").Info(msg, kv...) },
 	}
-	if err := h.Add(ctl, hub, moduleFunc{"tokenrefresher", refresher.Run}); err != nil {
+	mods := []host.Module{ctl, hub, moduleFunc{"tokenrefresher", refresher.Run}}
+	if adm := cfg.Modules.EdgePodAdmission; adm.Enable {
+		// The API server calls the webhook at the first advertise address,
+		// which the server certificate covers; failurePolicy Ignore means a
+		// cloudcore that is down never blocks pod creation.
+		server := &admission.Server{
+			Addr:    addr(true, adm.Address, adm.Port),
+			TLS:     pki.Server,
+			Handler: &admission.Handler{Nodes: admission.ClientNodes(client, 2*time.Second), Logger: log.WithName("admission")},
+			Logger:  log.WithName("admission"),
+		}
+		url := "https://" + net.JoinHostPort(hubCfg.AdvertiseAddress[0], strconv.Itoa(int(adm.Port))) + admission.MutatePodsPath
+		caPEM := certs.EncodeCertPEM(pki.CA.Cert.Raw)
+		mods = append(mods, server, moduleFunc{"admission-config", func(ctx context.Context) error {
+			return admission.EnsureWebhookConfiguration(ctx, client, url, caPEM)
+		}})
+	}
+	if err := h.Add(mods...); err != nil {
 		return err
 	}
 	log.Info("cloudcore starting", "websocket", addr(true, hubCfg.WebSocket.Address, hubCfg.WebSocket.Port),

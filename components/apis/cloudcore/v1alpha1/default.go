@@ -125,8 +125,9 @@ func NewDefault() *CloudCore {
 				TLSStreamPrivateKeyFile: etc + "/certs/stream.key",
 				StreamPort:              DefaultStreamPort,
 			},
-			Router:          Router{Address: "0.0.0.0", Port: DefaultRouterPort, RestTimeout: 60},
-			IptablesManager: IptablesManager{Enable: true, Mode: IptablesModeInternal},
+			Router:           Router{Address: "0.0.0.0", Port: DefaultRouterPort, RestTimeout: 60},
+			IptablesManager:  IptablesManager{Enable: true, Mode: IptablesModeInternal},
+			EdgePodAdmission: EdgePodAdmission{Enable: true, Address: "0.0.0.0", Port: DefaultAdmissionPort},
 		},
 		FeatureGates: map[string]bool{},
 	}

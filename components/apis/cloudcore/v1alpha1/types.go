@@ -47,6 +47,7 @@ const (
 	DefaultTunnelPort    = 10004 // CloudStream tunnel server, dialled by edgeStream
 	DefaultRouterPort    = 9443  // Router REST endpoint
 	DefaultEdgedPort     = 10350 // edged's port that the iptables manager redirects to
+	DefaultAdmissionPort = 10005 // extension: the edge-pod admission webhook
 )
 
 // CloudCore is the whole cloudcore.yaml.
@@ -111,6 +112,21 @@ type Modules struct {
 	Router Router `json:"router"`
 	// IptablesManager maps commonConfig.tunnelPort to the stream server.
 	IptablesManager IptablesManager `json:"iptablesManager"`
+	// EdgePodAdmission (extension) keeps pods on unreachable edge nodes from
+	// being evicted: a mutating webhook makes the default 300 s tolerations of
+	// the unreachable/not-ready NoExecute taints unlimited for pods bound for
+	// edge nodes. Upstream has no such module and ignores the key.
+	EdgePodAdmission EdgePodAdmission `json:"edgePodAdmission"`
+}
+
+// EdgePodAdmission is the webhook the API server calls on pod creation.
+type EdgePodAdmission struct {
+	// Enable serves the webhook and registers it. Default true.
+	Enable bool `json:"enable"`
+	// Address and Port of the HTTPS listener. Default 0.0.0.0:10005. The API
+	// server calls https://<first advertiseAddress>:<port>/mutate-pods.
+	Address string `json:"address"`
+	Port    int32  `json:"port"`
 }
 
 // CloudHub accepts edge connections (websocket and/or QUIC), serves the CA

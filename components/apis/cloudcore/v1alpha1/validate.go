@@ -66,6 +66,10 @@ func (c *CloudCore) Validate() error {
 	if i := m.IptablesManager; i.Enable {
 		p.OneOf("modules.iptablesManager.mode", string(i.Mode), string(IptablesModeInternal), string(IptablesModeExternal))
 	}
+	if a := m.EdgePodAdmission; a.Enable {
+		p.IP("modules.edgePodAdmission.address", a.Address)
+		p.Port("modules.edgePodAdmission.port", int64(a.Port))
+	}
 	return p.Err()
 }
 
