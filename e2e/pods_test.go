@@ -159,6 +159,11 @@ func TestDeploymentOnEdge(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	if n, err := client.CoreV1().Nodes().Get(ctx, "edge-1", metav1.GetOptions{}); err != nil ||
+		!strings.HasPrefix(n.Status.NodeInfo.ContainerRuntimeVersion, "containerd://") {
+		t.Errorf("node runtime version %q (%v), want containerd://…", n.Status.NodeInfo.ContainerRuntimeVersion, err)
+	}
+
 	// cloudcore's admission webhook made them stay through an outage.
 	for _, p := range podsWithLabel(ctx, t, c, "app=web") {
 		for _, tol := range p.Spec.Tolerations {

@@ -29,6 +29,7 @@ token, installs and starts edgecore, and resets both sides.`,
 	root.AddCommand(newVersionCommand(out))
 	root.AddCommand(newInitCommand(out, errOut), newGetTokenCommand(out))
 	root.AddCommand(newJoinCommand(out), newResetCommand(out))
+	root.AddCommand(newBetaCommand(out))
 	return root
 }
 
@@ -44,4 +45,16 @@ func newVersionCommand(out io.Writer) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: short or json (default: upstream's version.Info line)")
 	return cmd
+}
+
+// newBetaCommand is upstream's `keadm beta` group; `keadm beta join` is the
+// same join (upstream's image-based join with --runtimetype remote).
+func newBetaCommand(out io.Writer) *cobra.Command {
+	beta := &cobra.Command{
+		Use:    "beta",
+		Short:  "Commands under upstream's beta group (the same implementations)",
+		Hidden: true,
+	}
+	beta.AddCommand(newJoinCommand(out))
+	return beta
 }

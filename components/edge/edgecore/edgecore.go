@@ -61,6 +61,13 @@ func Run(ctx context.Context, cfg *v1alpha2.EdgeCore, log logr.Logger) error {
 	hub := edgehub.New(hubCfg, d, log.WithName("edgehub"))
 	meta := metamanager.New(db, hub, log.WithName("metamanager"))
 	d.meta = meta
+	h := host.New(host.Options{Logger: log.WithName("host")})
+	var runtimeVersion func() string
+	var edgedMod *edgedModule
+	if edged.Enable {
+		edgedMod = newEdgedModule(cfg, meta, hub, log.WithName("edged"))
+		runtimeVersion = edgedMod.RuntimeVersion
+	}
 	reporter := nodestatus.New(nodestatus.Config{
 		NodeName:        edged.HostnameOverride,
 		Namespace:       edged.RegisterNodeNamespace,
@@ -68,12 +75,12 @@ func Run(ctx context.Context, cfg *v1alpha2.EdgeCore, log logr.Logger) error {
 		NodeIP:          edged.NodeIP,
 		UpdateFrequency: edged.TailoredKubeletConfig.NodeStatusUpdateFrequency.Duration,
 		MaxPods:         int(edged.TailoredKubeletConfig.MaxPods),
+		RuntimeVersion:  runtimeVersion,
 	}, hub, log.WithName("nodestatus"))
 
-	h := host.New(host.Options{Logger: log.WithName("host")})
 	mods := []host.Module{meta, hub, reporter}
-	if edged.Enable {
-		mods = append(mods, newEdgedModule(cfg, meta, hub, log.WithName("edged")))
+	if edgedMod != nil {
+		mods = append(mods, edgedMod)
 	}
 	if err := h.Add(mods...); err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sync/atomic"
 
 	"github.com/go-logr/logr"
 
@@ -17,11 +18,14 @@ import (
 // runtime that is not up yet is retried by the module host with backoff
 // instead of keeping edgecore (and the node's link) down.
 type edgedModule struct {
-	cfg    edged.Config
-	socket string
-	meta   *metamanager.MetaManager
-	sender edged.Sender
-	log    logr.Logger
+	// version is the runtime's "<name>://<version>" once connected, for the
+	// node status.
+	version atomic.Value
+	cfg     edged.Config
+	socket  string
+	meta    *metamanager.MetaManager
+	sender  edged.Sender
+	log     logr.Logger
 }
 
 func newEdgedModule(cfg *v1alpha2.EdgeCore, meta *metamanager.MetaManager, sender edged.Sender, log logr.Logger) *edgedModule {
@@ -43,6 +47,12 @@ func newEdgedModule(cfg *v1alpha2.EdgeCore, meta *metamanager.MetaManager, sende
 
 func (m *edgedModule) Name() string { return "edged" }
 
+// RuntimeVersion is the connected runtime as nodeInfo reports it.
+func (m *edgedModule) RuntimeVersion() string {
+	v, _ := m.version.Load().(string)
+	return v
+}
+
 func (m *edgedModule) Run(ctx context.Context) error {
 	rt, err := runtime.Dial(ctx, m.socket)
 	if err != nil {
@@ -50,5 +60,7 @@ func (m *edgedModule) Run(ctx context.Context) error {
 	}
 	defer rt.Close()
 	m.log.Info("container runtime connected", "endpoint", m.socket, "runtime", rt.Name, "version", rt.Version)
+	m.version.Store(rt.Name + "://" + rt.Version)
+	defer m.version.Store("")
 	return edged.New(m.cfg, rt, m.meta, m.sender, m.log).Run(ctx)
 }

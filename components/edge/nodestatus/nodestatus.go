@@ -43,8 +43,9 @@ type Config struct {
 	// UpdateFrequency is the status period (kubelet's nodeStatusUpdateFrequency).
 	UpdateFrequency time.Duration
 	MaxPods         int
-	// RuntimeVersion is reported as nodeInfo.containerRuntimeVersion.
-	RuntimeVersion string
+	// RuntimeVersion returns nodeInfo.containerRuntimeVersion (e.g.
+	// "containerd://1.6.20"), or "" while the runtime is not connected.
+	RuntimeVersion func() string
 }
 
 // Reporter is the node status module.
@@ -193,12 +194,19 @@ func (r *Reporter) status() corev1.NodeStatus {
 			BootID:                  readTrim("/proc/sys/kernel/random/boot_id"),
 			KernelVersion:           kernelVersion(),
 			OSImage:                 osImage(),
-			ContainerRuntimeVersion: r.cfg.RuntimeVersion,
+			ContainerRuntimeVersion: r.runtimeVersion(),
 			KubeletVersion:          "v1.22.17-kubeedge-" + version.Get().GitVersion,
 			OperatingSystem:         runtime.GOOS,
 			Architecture:            runtime.GOARCH,
 		},
 	}
+}
+
+func (r *Reporter) runtimeVersion() string {
+	if r.cfg.RuntimeVersion == nil {
+		return ""
+	}
+	return r.cfg.RuntimeVersion()
 }
 
 func (r *Reporter) nodeIP() string {

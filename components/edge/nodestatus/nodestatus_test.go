@@ -87,7 +87,7 @@ func (f *fakeLink) ops() []string {
 }
 
 func newReporter(link Link) *Reporter {
-	return New(Config{NodeName: "edge-1", NodeIP: "192.0.2.10", Labels: map[string]string{"site": "lab"}, RuntimeVersion: "containerd://1.7.0"},
+	return New(Config{NodeName: "edge-1", NodeIP: "192.0.2.10", Labels: map[string]string{"site": "lab"}, RuntimeVersion: func() string { return "containerd://1.7.0" }},
 		link, logr.Discard())
 }
 
