@@ -418,12 +418,18 @@ func randomSerial() (*big.Int, error) {
 }
 
 // usable reports whether the CA can sign.
+// Usable reports whether the CA has both its certificate and its key.
+func (ca *CA) Usable() error { return ca.usable() }
+
 func (ca *CA) usable() error {
 	if ca == nil || ca.Cert == nil || ca.Key == nil {
 		return errors.New("CA certificate or key missing")
 	}
 	return nil
 }
+
+// MatchKey checks that cert's public key belongs to key (ErrKeyMismatch).
+func MatchKey(cert *x509.Certificate, key crypto.Signer) error { return matchKey(cert, key) }
 
 // matchKey checks that cert's public key belongs to key.
 func matchKey(cert *x509.Certificate, key crypto.Signer) error {

@@ -14,7 +14,6 @@ import (
 
 var _ Clock = (*certstest.FakeClock)(nil)
 var _ Clock = RealClock{}
-var _ TokenSaver = (*SecretStore)(nil)
 
 // flakyStore fails its first failFirst saves, then records tokens on saved.
 type flakyStore struct {

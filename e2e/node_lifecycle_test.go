@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/cleanedge/kubeedge/certs"
+	"github.com/cleanedge/kubeedge/certs/secretstore"
 	"github.com/cleanedge/kubeedge/components/edge/metamanager/store"
 	"github.com/cleanedge/kubeedge/components/message"
 	"github.com/cleanedge/kubeedge/e2e/framework"
@@ -338,7 +339,7 @@ func testLinkSecurity(ctx context.Context, t *testing.T, c *cloud, edge1Root, to
 	})
 
 	t.Run("bad tokens are refused with distinct messages", func(t *testing.T) {
-		ca, err := (&certs.SecretStore{Client: c.cp.Client}).LoadCA(ctx)
+		ca, err := (&secretstore.SecretStore{Client: c.cp.Client}).LoadCA(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}

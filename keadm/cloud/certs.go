@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/cleanedge/kubeedge/certs"
+	"github.com/cleanedge/kubeedge/certs/secretstore"
 	"github.com/cleanedge/kubeedge/components/cloud/cloudcore"
 )
 
@@ -27,18 +28,18 @@ func runCerts(ctx context.Context, d *InitData) error {
 	if err := os.MkdirAll(d.deps.Disk.WritePath(d.cfg.Roots.Etc), configDirMode); err != nil {
 		return fmt.Errorf("create %s: %w", d.cfg.Roots.Etc, err)
 	}
-	store := &certs.SecretStore{Client: d.deps.Client}
+	store := &secretstore.SecretStore{Client: d.deps.Client}
 	nsExisted, err := namespaceExists(ctx, d)
 	if err != nil {
 		return err
 	}
 	_, err = store.LoadCA(ctx)
 	caExisted := err == nil
-	if err != nil && !errors.Is(err, certs.ErrNotFound) {
+	if err != nil && !errors.Is(err, secretstore.ErrNotFound) {
 		return err
 	}
 	oldServer, err := store.LoadServer(ctx)
-	if err != nil && !errors.Is(err, certs.ErrNotFound) {
+	if err != nil && !errors.Is(err, secretstore.ErrNotFound) {
 		return err
 	}
 
@@ -55,11 +56,11 @@ func runCerts(ctx context.Context, d *InitData) error {
 	}
 	d.pki = pki
 
-	ns := certs.DefaultNamespace
+	ns := secretstore.DefaultNamespace
 	if !nsExisted {
 		d.record("certs", Change{Kind: "Namespace", Name: ns, Action: Created})
 	}
-	caChange := Change{Kind: "Secret", Name: ns + "/" + certs.CASecretName, Action: Kept}
+	caChange := Change{Kind: "Secret", Name: ns + "/" + secretstore.CASecretName, Action: Kept}
 	if !caExisted {
 		caChange.Action = Created
 	}
@@ -68,7 +69,7 @@ func runCerts(ctx context.Context, d *InitData) error {
 	// leaves the secret alone then; the secret is made to match, so that
 	// every cloudcore of the cluster serves the same certificate.
 	stored, err := store.LoadServer(ctx)
-	if err != nil && !errors.Is(err, certs.ErrNotFound) {
+	if err != nil && !errors.Is(err, secretstore.ErrNotFound) {
 		return err
 	}
 	if stored == nil || !bytes.Equal(stored.Cert.Raw, pki.Server.Cert.Raw) {
@@ -76,7 +77,7 @@ func runCerts(ctx context.Context, d *InitData) error {
 			return err
 		}
 	}
-	c := Change{Kind: "Secret", Name: ns + "/" + certs.ServerSecretName, Action: Kept}
+	c := Change{Kind: "Secret", Name: ns + "/" + secretstore.ServerSecretName, Action: Kept}
 	switch {
 	case oldServer == nil:
 		c.Action = Created
@@ -99,13 +100,13 @@ func namespaceExists(ctx context.Context, d *InitData) (bool, error) {
 	defer cancel()
 	said := false
 	for {
-		ns, err := d.deps.Client.CoreV1().Namespaces().Get(ctx, certs.DefaultNamespace, metav1.GetOptions{})
+		ns, err := d.deps.Client.CoreV1().Namespaces().Get(ctx, secretstore.DefaultNamespace, metav1.GetOptions{})
 		switch {
 		case err == nil && ns.DeletionTimestamp == nil:
 			return true, nil
 		case err == nil:
 			if !said {
-				d.printf("certs", "waiting for the %s namespace to finish terminating", certs.DefaultNamespace)
+				d.printf("certs", "waiting for the %s namespace to finish terminating", secretstore.DefaultNamespace)
 				said = true
 			}
 		case apierrors.IsNotFound(err):
@@ -113,13 +114,13 @@ func namespaceExists(ctx context.Context, d *InitData) (bool, error) {
 		case apierrors.IsForbidden(err):
 			return true, nil // the secret writes will tell
 		case ctx.Err() != nil:
-			return false, fmt.Errorf("the %s namespace is still terminating after %s", certs.DefaultNamespace, d.cfg.Wait)
+			return false, fmt.Errorf("the %s namespace is still terminating after %s", secretstore.DefaultNamespace, d.cfg.Wait)
 		default:
-			return false, fmt.Errorf("get namespace %s: %w", certs.DefaultNamespace, err)
+			return false, fmt.Errorf("get namespace %s: %w", secretstore.DefaultNamespace, err)
 		}
 		select {
 		case <-ctx.Done():
-			return false, fmt.Errorf("the %s namespace is still terminating after %s", certs.DefaultNamespace, d.cfg.Wait)
+			return false, fmt.Errorf("the %s namespace is still terminating after %s", secretstore.DefaultNamespace, d.cfg.Wait)
 		case <-time.After(d.deps.PollInterval):
 		}
 	}

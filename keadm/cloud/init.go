@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cleanedge/kubeedge/certs"
+	"github.com/cleanedge/kubeedge/certs/secretstore"
 	"github.com/cleanedge/kubeedge/components/apis/cloudcore/v1alpha1"
 	"github.com/cleanedge/kubeedge/components/cloud/cloudcore"
 	"github.com/cleanedge/kubeedge/keadm/layout"
@@ -376,12 +377,12 @@ func (d *InitData) ca(ctx context.Context) (*certs.CA, error) {
 	if d.pki != nil {
 		return d.pki.CA, nil
 	}
-	store := &certs.SecretStore{Client: d.deps.Client}
+	store := &secretstore.SecretStore{Client: d.deps.Client}
 	ca, err := store.LoadCA(ctx)
 	if err == nil {
 		return ca, nil
 	}
-	if !errors.Is(err, certs.ErrNotFound) {
+	if !errors.Is(err, secretstore.ErrNotFound) {
 		return nil, err
 	}
 	hub := d.config.Modules.CloudHub

@@ -25,6 +25,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/cleanedge/kubeedge/certs"
+	"github.com/cleanedge/kubeedge/certs/secretstore"
 	"github.com/cleanedge/kubeedge/components/apis/cloudcore/v1alpha1"
 	"github.com/cleanedge/kubeedge/keadm/layout"
 	"github.com/cleanedge/kubeedge/keadm/preflight"
@@ -208,7 +209,7 @@ func TestInitFullRun(t *testing.T) {
 	}
 
 	// The CA files hold the cluster CA; the token is made with it.
-	store := &certs.SecretStore{Client: e.client}
+	store := &secretstore.SecretStore{Client: e.client}
 	ca, err := store.LoadCA(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -459,7 +460,7 @@ func TestInitTokenPhaseAlone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := (&certs.SecretStore{Client: e.client}).SaveCA(context.Background(), ca); err != nil {
+	if err := (&secretstore.SecretStore{Client: e.client}).SaveCA(context.Background(), ca); err != nil {
 		t.Fatal(err)
 	}
 	d, err := NewInitData(e.cfg, e.deps(), nil)
@@ -534,11 +535,11 @@ func TestInitCADrift(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := (&certs.SecretStore{Client: e.client}).SaveCA(context.Background(), cluster); err != nil {
+	if err := (&secretstore.SecretStore{Client: e.client}).SaveCA(context.Background(), cluster); err != nil {
 		t.Fatal(err)
 	}
 	_, err = Run(context.Background(), e.cfg, e.deps(), nil)
-	var drift *certs.CADriftError
+	var drift *secretstore.CADriftError
 	if !errors.As(err, &drift) || !strings.HasPrefix(err.Error(), "phase certs: ") {
 		t.Fatalf("Init = %v, want a CA drift error from the certs phase", err)
 	}
@@ -557,7 +558,7 @@ func TestInitLocalCAStored(t *testing.T) {
 	if a := actions(res)["File "+e.roots.CAFile()]; a != Kept {
 		t.Errorf("CA file %s, want kept", a)
 	}
-	stored, err := (&certs.SecretStore{Client: e.client}).LoadCA(context.Background())
+	stored, err := (&secretstore.SecretStore{Client: e.client}).LoadCA(context.Background())
 	if err != nil || !bytes.Equal(stored.Cert.Raw, local.Cert.Raw) {
 		t.Errorf("the local CA was not stored in the secret (%v)", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/cleanedge/kubeedge/certs"
+	"github.com/cleanedge/kubeedge/certs/secretstore"
 )
 
 // runToken stores a join token in kubeedge/tokensecret so that `keadm
@@ -21,8 +22,8 @@ func runToken(ctx context.Context, d *InitData) error {
 	}
 	hub := d.config.Modules.CloudHub
 	interval := hub.TokenRefreshInterval()
-	store := &certs.SecretStore{Client: d.deps.Client}
-	name := certs.DefaultNamespace + "/" + certs.TokenSecretName
+	store := &secretstore.SecretStore{Client: d.deps.Client}
+	name := secretstore.DefaultNamespace + "/" + secretstore.TokenSecretName
 	now := d.deps.Now()
 
 	old, err := store.LoadToken(ctx)
@@ -33,7 +34,7 @@ func runToken(ctx context.Context, d *InitData) error {
 			d.record("token", Change{Kind: "Secret", Name: name, Action: Kept, Detail: "its token is valid for more than " + interval.String()})
 			return nil
 		}
-	case !errors.Is(err, certs.ErrNotFound) && !errors.Is(err, certs.ErrSecretInvalid):
+	case !errors.Is(err, secretstore.ErrNotFound) && !errors.Is(err, secretstore.ErrSecretInvalid):
 		return err
 	}
 	token, err := certs.GenerateToken(ca, now, 2*interval)
@@ -59,10 +60,10 @@ var ErrNoToken = errors.New("no join token in kubeedge/tokensecret: is cloudcore
 // (key tokendata), as `keadm gettoken` prints it. A missing secret or key
 // returns an error wrapping ErrNoToken.
 func GetToken(ctx context.Context, client kubernetes.Interface) (string, error) {
-	store := &certs.SecretStore{Client: client}
+	store := &secretstore.SecretStore{Client: client}
 	token, err := store.LoadToken(ctx)
 	switch {
-	case errors.Is(err, certs.ErrNotFound), errors.Is(err, certs.ErrSecretInvalid):
+	case errors.Is(err, secretstore.ErrNotFound), errors.Is(err, secretstore.ErrSecretInvalid):
 		return "", ErrNoToken
 	case err != nil:
 		return "", fmt.Errorf("read the join token: %w", err)

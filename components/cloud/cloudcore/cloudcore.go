@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/cleanedge/kubeedge/certs"
+	"github.com/cleanedge/kubeedge/certs/secretstore"
 	"github.com/cleanedge/kubeedge/components/apis/cloudcore/v1alpha1"
 	"github.com/cleanedge/kubeedge/components/cloud/admission"
 	"github.com/cleanedge/kubeedge/components/cloud/cloudhub"
@@ -59,7 +60,7 @@ func Run(ctx context.Context, cfg *v1alpha1.CloudCore, log logr.Logger) error {
 		NodeLimit:         int(hubCfg.NodeLimit),
 	}, &cloudhub.CAAuthority{CA: pki.CA, Server: pki.Server, EdgeValidity: hubCfg.EdgeCertValidity()}, ctl, log.WithName("cloudhub"))
 	refresher := &certs.TokenRefresher{
-		Store: &certs.SecretStore{Client: client}, CA: pki.CA, Interval: hubCfg.TokenRefreshInterval(),
+		Store: &secretstore.SecretStore{Client: client}, CA: pki.CA, Interval: hubCfg.TokenRefreshInterval(),
 		Logger: func(msg string, kv ...any) { log.WithName("token").Info(msg, kv...) },
 	}
 	mods := []host.Module{ctl, hub, moduleFunc{"tokenrefresher", refresher.Run}}
@@ -142,7 +143,7 @@ type PKI struct {
 // from the configured files, else the cloudcoresecret, else it is issued; one
 // whose SANs miss an advertise address is reissued.
 func PreparePKI(ctx context.Context, client kubernetes.Interface, hub *v1alpha1.CloudHub, log logr.Logger) (*PKI, error) {
-	store := &certs.SecretStore{Client: client}
+	store := &secretstore.SecretStore{Client: client}
 	var local *certs.CA
 	if fileExists(hub.TLSCAFile) || fileExists(hub.TLSCAKeyFile) {
 		ca, err := certs.LoadCAFiles(hub.TLSCAFile, hub.TLSCAKeyFile)
@@ -151,9 +152,9 @@ func PreparePKI(ctx context.Context, client kubernetes.Interface, hub *v1alpha1.
 		}
 		local = ca
 	}
-	ca, created, err := certs.EnsureCA(ctx, store, local, time.Now())
+	ca, created, err := secretstore.EnsureCA(ctx, store, local, time.Now())
 	if err != nil {
-		var drift *certs.CADriftError
+		var drift *secretstore.CADriftError
 		if errors.As(err, &drift) {
 			log.Error(err, "REFUSING TO START: the local CA differs from the cluster's CA secret")
 		}
@@ -201,7 +202,7 @@ func PreparePKI(ctx context.Context, client kubernetes.Interface, hub *v1alpha1.
 		} else {
 			log.Info("stored server certificate not usable; issuing a new one", "reason", err.Error())
 		}
-	} else if !errors.Is(err, certs.ErrNotFound) {
+	} else if !errors.Is(err, secretstore.ErrNotFound) {
 		return nil, err
 	}
 	kp, err := ca.IssueServer(certs.ServerCertOptions{AdvertiseAddresses: hub.AdvertiseAddress, DNSNames: hub.DNSNames})

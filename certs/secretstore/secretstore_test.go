@@ -1,8 +1,9 @@
-package certs
+package secretstore
 
 import (
 	"context"
 	"errors"
+	"github.com/cleanedge/kubeedge/certs"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +17,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 )
 
-func caSecret(t *testing.T, ns string, ca *CA) *corev1.Secret {
+func caSecret(t *testing.T, ns string, ca *certs.CA) *corev1.Secret {
 	t.Helper()
 	key, err := ca.KeyDER()
 	if err != nil {
@@ -127,7 +128,7 @@ func TestSecretStoreServerAndToken(t *testing.T) {
 	client := fake.NewClientset()
 	store := &SecretStore{Client: client}
 	for i := range 2 { // create, then update
-		kp, err := ca.IssueServer(ServerCertOptions{AdvertiseAddresses: []string{"10.0.0.1"}, Now: t0})
+		kp, err := ca.IssueServer(certs.ServerCertOptions{AdvertiseAddresses: []string{"10.0.0.1"}, Now: t0})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -146,7 +147,7 @@ func TestSecretStoreServerAndToken(t *testing.T) {
 			t.Errorf("cloudcoresecret = %v keys, type %s", len(sec.Data), sec.Type)
 		}
 
-		tok, err := GenerateToken(ca, t0.Add(time.Duration(i)*time.Hour), 0)
+		tok, err := certs.GenerateToken(ca, t0.Add(time.Duration(i)*time.Hour), 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -164,18 +165,18 @@ func TestSecretStoreServerAndToken(t *testing.T) {
 
 // scriptedStore is a CAStore whose answers are scripted, to simulate races.
 type scriptedStore struct {
-	loads   []func() (*CA, error)
+	loads   []func() (*certs.CA, error)
 	creates []error
-	created *CA
+	created *certs.CA
 }
 
-func (s *scriptedStore) LoadCA(context.Context) (*CA, error) {
+func (s *scriptedStore) LoadCA(context.Context) (*certs.CA, error) {
 	f := s.loads[0]
 	s.loads = s.loads[1:]
 	return f()
 }
 
-func (s *scriptedStore) CreateCA(_ context.Context, ca *CA) error {
+func (s *scriptedStore) CreateCA(_ context.Context, ca *certs.CA) error {
 	err := s.creates[0]
 	s.creates = s.creates[1:]
 	if err == nil {
@@ -188,14 +189,14 @@ func TestEnsureCA(t *testing.T) {
 	ctx := context.Background()
 	stored := mustCA(t)
 	local := mustCA(t)
-	sameAsStored, err := CAFromDER(stored.Cert.Raw, must(stored.KeyDER()))
+	sameAsStored, err := certs.CAFromDER(stored.Cert.Raw, must(stored.KeyDER()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
 		name        string
-		secret      *CA
-		local       *CA
+		secret      *certs.CA
+		local       *certs.CA
 		wantHash    string // "" = a new CA
 		wantCreated bool
 		wantDrift   bool
@@ -260,11 +261,11 @@ func TestEnsureCARace(t *testing.T) {
 	ctx := context.Background()
 	winner := mustCA(t)
 	local := mustCA(t)
-	notFound := func() (*CA, error) { return nil, ErrNotFound }
-	won := func() (*CA, error) { return winner, nil }
+	notFound := func() (*certs.CA, error) { return nil, ErrNotFound }
+	won := func() (*certs.CA, error) { return winner, nil }
 	tests := []struct {
 		name      string
-		local     *CA
+		local     *certs.CA
 		wantDrift bool
 	}{
 		{name: "new CA loses race, uses winner"},
@@ -272,7 +273,7 @@ func TestEnsureCARace(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := &scriptedStore{loads: []func() (*CA, error){notFound, won}, creates: []error{ErrAlreadyExists}}
+			s := &scriptedStore{loads: []func() (*certs.CA, error){notFound, won}, creates: []error{ErrAlreadyExists}}
 			ca, created, err := EnsureCA(ctx, s, tt.local, t0)
 			if tt.wantDrift {
 				var drift *CADriftError
@@ -308,3 +309,16 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+var _ certs.TokenSaver = (*SecretStore)(nil)
+
+func mustCA(t *testing.T) *certs.CA {
+	t.Helper()
+	ca, err := certs.NewCA(t0)
+	if err != nil {
+		t.Fatalf("NewCA: %v", err)
+	}
+	return ca
+}
+
+var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)

@@ -1,4 +1,4 @@
-package certs
+package secretstore
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/cleanedge/kubeedge/certs"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -58,12 +59,12 @@ func (s *SecretStore) namespace() string {
 }
 
 // LoadCA reads the CA from the casecret secret; absent, it returns an error wrapping ErrNotFound.
-func (s *SecretStore) LoadCA(ctx context.Context) (*CA, error) {
+func (s *SecretStore) LoadCA(ctx context.Context) (*certs.CA, error) {
 	data, err := s.get(ctx, CASecretName, CACertKey, CAKeyKey)
 	if err != nil {
 		return nil, err
 	}
-	ca, err := CAFromDER(data[CACertKey], data[CAKeyKey])
+	ca, err := certs.CAFromDER(data[CACertKey], data[CAKeyKey])
 	if err != nil {
 		return nil, fmt.Errorf("secret %s/%s: %w: %w", s.namespace(), CASecretName, ErrSecretInvalid, err)
 	}
@@ -71,7 +72,7 @@ func (s *SecretStore) LoadCA(ctx context.Context) (*CA, error) {
 }
 
 // SaveCA creates or overwrites the casecret secret, creating the namespace if needed.
-func (s *SecretStore) SaveCA(ctx context.Context, ca *CA) error {
+func (s *SecretStore) SaveCA(ctx context.Context, ca *certs.CA) error {
 	data, err := caData(ca)
 	if err != nil {
 		return err
@@ -82,7 +83,7 @@ func (s *SecretStore) SaveCA(ctx context.Context, ca *CA) error {
 // CreateCA creates the casecret secret, creating the namespace if needed. If the secret
 // exists it is left alone and an error wrapping ErrAlreadyExists is returned, so that
 // concurrent CloudCores agree on a single CA.
-func (s *SecretStore) CreateCA(ctx context.Context, ca *CA) error {
+func (s *SecretStore) CreateCA(ctx context.Context, ca *certs.CA) error {
 	data, err := caData(ca)
 	if err != nil {
 		return err
@@ -90,8 +91,8 @@ func (s *SecretStore) CreateCA(ctx context.Context, ca *CA) error {
 	return s.put(ctx, CASecretName, data, false)
 }
 
-func caData(ca *CA) (map[string][]byte, error) {
-	if err := ca.usable(); err != nil {
+func caData(ca *certs.CA) (map[string][]byte, error) {
+	if err := ca.Usable(); err != nil {
 		return nil, fmt.Errorf("save CA: %w", err)
 	}
 	key, err := ca.KeyDER()
@@ -103,7 +104,7 @@ func caData(ca *CA) (map[string][]byte, error) {
 
 // LoadServer reads the CloudCore server key pair from cloudcoresecret; absent, it
 // returns an error wrapping ErrNotFound.
-func (s *SecretStore) LoadServer(ctx context.Context) (*KeyPair, error) {
+func (s *SecretStore) LoadServer(ctx context.Context) (*certs.KeyPair, error) {
 	data, err := s.get(ctx, ServerSecretName, ServerCertKey, ServerKeyKey)
 	if err != nil {
 		return nil, err
@@ -117,14 +118,14 @@ func (s *SecretStore) LoadServer(ctx context.Context) (*KeyPair, error) {
 	if err != nil {
 		return nil, fmt.Errorf("secret %s: %w: key: %w", where, ErrSecretInvalid, err)
 	}
-	if err := matchKey(cert, key); err != nil {
+	if err := certs.MatchKey(cert, key); err != nil {
 		return nil, fmt.Errorf("secret %s: %w: %w", where, ErrSecretInvalid, err)
 	}
-	return &KeyPair{Cert: cert, Key: key}, nil
+	return &certs.KeyPair{Cert: cert, Key: key}, nil
 }
 
 // SaveServer creates or overwrites cloudcoresecret, creating the namespace if needed.
-func (s *SecretStore) SaveServer(ctx context.Context, kp *KeyPair) error {
+func (s *SecretStore) SaveServer(ctx context.Context, kp *certs.KeyPair) error {
 	if kp == nil || kp.Cert == nil {
 		return errors.New("save server key pair: no certificate")
 	}
@@ -237,9 +238,9 @@ func (s *SecretStore) ensureNamespace(ctx context.Context) error {
 // CAStore is where EnsureCA keeps the CA; *SecretStore implements it.
 type CAStore interface {
 	// LoadCA returns the stored CA or an error wrapping ErrNotFound.
-	LoadCA(ctx context.Context) (*CA, error)
+	LoadCA(ctx context.Context) (*certs.CA, error)
 	// CreateCA stores a CA unless one exists, else returns an error wrapping ErrAlreadyExists.
-	CreateCA(ctx context.Context, ca *CA) error
+	CreateCA(ctx context.Context, ca *certs.CA) error
 }
 
 // CADriftError reports that local CA files and the CA secret hold different CAs.
@@ -268,12 +269,12 @@ func (e *CADriftError) Error() string {
 //
 // created is true only when a new CA was generated. If another CloudCore stores a CA
 // concurrently, its CA wins and is compared with local as above.
-func EnsureCA(ctx context.Context, store CAStore, local *CA, now time.Time) (ca *CA, created bool, err error) {
+func EnsureCA(ctx context.Context, store CAStore, local *certs.CA, now time.Time) (ca *certs.CA, created bool, err error) {
 	if store == nil {
 		return nil, false, errors.New("ensure CA: no store")
 	}
 	if local != nil {
-		if err := local.usable(); err != nil {
+		if err := local.Usable(); err != nil {
 			return nil, false, fmt.Errorf("ensure CA: local CA: %w", err)
 		}
 	}
@@ -293,7 +294,7 @@ func EnsureCA(ctx context.Context, store CAStore, local *CA, now time.Time) (ca 
 		}
 		candidate, isNew := local, false
 		if candidate == nil {
-			if candidate, err = NewCA(now); err != nil {
+			if candidate, err = certs.NewCA(now); err != nil {
 				return nil, false, fmt.Errorf("ensure CA: %w", err)
 			}
 			isNew = true
@@ -312,9 +313,9 @@ func EnsureCA(ctx context.Context, store CAStore, local *CA, now time.Time) (ca 
 
 // compareCA returns a *CADriftError if local and stored have different certificates.
 // Both keys are known to match their certificates, so equal certificates mean equal CAs.
-func compareCA(local, stored *CA) error {
+func compareCA(local, stored *certs.CA) error {
 	if bytes.Equal(local.Cert.Raw, stored.Cert.Raw) {
 		return nil
 	}
-	return &CADriftError{LocalFingerprint: HashCert(local.Cert.Raw), StoredFingerprint: HashCert(stored.Cert.Raw)}
+	return &CADriftError{LocalFingerprint: certs.HashCert(local.Cert.Raw), StoredFingerprint: certs.HashCert(stored.Cert.Raw)}
 }
