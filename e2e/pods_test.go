@@ -83,14 +83,14 @@ func TestDeploymentOnEdge(t *testing.T) {
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: corev1.PodSpec{
-					NodeSelector:                 map[string]string{"kubernetes.io/hostname": "edge-1"},
-					AutomountServiceAccountToken: ptr.To(false),
+					// The service account token volume is mounted, as on any node.
+					NodeSelector: map[string]string{"kubernetes.io/hostname": "edge-1"},
 					Containers: []corev1.Container{{
 						Name: "app", Image: "localhost/kubeedge/app:v1", ImagePullPolicy: corev1.PullNever,
 						Env: []corev1.EnvVar{
 							{Name: "MSG", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
 								LocalObjectReference: corev1.LocalObjectReference{Name: "web-config"}, Key: "msg"}}},
-							{Name: "SHOW_FILES", Value: "/config/greeting.txt,/secret/token"},
+							{Name: "SHOW_FILES", Value: "/config/greeting.txt,/secret/token," + saDir + "/token," + saDir + "/namespace," + saDir + "/ca.crt"},
 						},
 						VolumeMounts: []corev1.VolumeMount{{Name: "config", MountPath: "/config"}, {Name: "secret", MountPath: "/secret", ReadOnly: true}},
 						Ports:        []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
@@ -143,6 +143,11 @@ func TestDeploymentOnEdge(t *testing.T) {
 		a := waitForApp(ctx, t, ip)
 		if a.Msg != "hello from the edge" || a.Files["/config/greeting.txt"] != "v1" || a.Files["/secret/token"] != "s3cr3t" {
 			t.Errorf("app at %s answered %+v", ip, a)
+		}
+		if tok := a.Files[saDir+"/token"]; strings.Count(tok, ".") != 2 || a.Files[saDir+"/namespace"] != "default" ||
+			!strings.Contains(a.Files[saDir+"/ca.crt"], "BEGIN CERTIFICATE") {
+			t.Errorf("service account volume at %s: token %d bytes, namespace %q, ca.crt %d bytes",
+				ip, len(tok), a.Files[saDir+"/namespace"], len(a.Files[saDir+"/ca.crt"]))
 		}
 	}
 
@@ -220,6 +225,8 @@ func TestDeploymentOnEdge(t *testing.T) {
 		t.Errorf("pods left in meta.db after deletion: %v %v", left, err)
 	}
 }
+
+const saDir = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 func podsWithLabel(ctx context.Context, t *testing.T, c *cloud, selector string) []corev1.Pod {
 	t.Helper()

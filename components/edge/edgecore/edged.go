@@ -7,11 +7,14 @@ import (
 	"sync/atomic"
 
 	"github.com/go-logr/logr"
+	authenticationv1 "k8s.io/api/authentication/v1"
 
 	"github.com/cleanedge/kubeedge/components/apis/edgecore/v1alpha2"
 	"github.com/cleanedge/kubeedge/components/edge/edged"
 	"github.com/cleanedge/kubeedge/components/edge/edged/runtime"
+	"github.com/cleanedge/kubeedge/components/edge/edgehub"
 	"github.com/cleanedge/kubeedge/components/edge/metamanager"
+	"github.com/cleanedge/kubeedge/components/message"
 )
 
 // edgedModule connects to the container runtime inside Run, so that a
@@ -28,10 +31,12 @@ type edgedModule struct {
 	log     logr.Logger
 }
 
-func newEdgedModule(cfg *v1alpha2.EdgeCore, meta *metamanager.MetaManager, sender edged.Sender, log logr.Logger) *edgedModule {
+func newEdgedModule(cfg *v1alpha2.EdgeCore, meta *metamanager.MetaManager, hub *edgehub.Hub, log logr.Logger) *edgedModule {
 	e := cfg.Modules.Edged
 	return &edgedModule{
+		sender: hub,
 		cfg: edged.Config{
+			Tokens:        cloudTokens{hub},
 			NodeName:      e.HostnameOverride,
 			NodeIP:        e.NodeIP,
 			RootDirectory: e.RootDirectory,
@@ -40,7 +45,6 @@ func newEdgedModule(cfg *v1alpha2.EdgeCore, meta *metamanager.MetaManager, sende
 		},
 		socket: e.RemoteRuntimeEndpoint,
 		meta:   meta,
-		sender: sender,
 		log:    log,
 	}
 }
@@ -63,4 +67,26 @@ func (m *edgedModule) Run(ctx context.Context) error {
 	m.version.Store(rt.Name + "://" + rt.Version)
 	defer m.version.Store("")
 	return edged.New(m.cfg, rt, m.meta, m.sender, m.log).Run(ctx)
+}
+
+// cloudTokens asks the cloud for service account tokens with upstream's
+// message: query <ns>/serviceaccounttoken/<sa> carrying a TokenRequest, whose
+// reply is the TokenRequest with its status filled.
+type cloudTokens struct{ hub *edgehub.Hub }
+
+func (c cloudTokens) ServiceAccountToken(ctx context.Context, namespace, sa string, req *authenticationv1.TokenRequest) (*authenticationv1.TokenRequest, error) {
+	m, err := message.New(message.Route{Source: message.SourceEdged, Group: message.GroupMeta, Operation: message.OpQuery,
+		Resource: message.Resource{Namespace: namespace, Type: message.ResServiceAccountToken, Name: sa}.String()}, req)
+	if err != nil {
+		return nil, err
+	}
+	reply, err := c.hub.Request(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	var out authenticationv1.TokenRequest
+	if err := reply.DecodeContent(&out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }

@@ -58,6 +58,9 @@ type Config struct {
 	Now func() time.Time
 	// Prober runs container probes (default NewProber over the runtime).
 	Prober Prober
+	// Tokens issues service account tokens for projected volumes (the cloud,
+	// through EdgeHub); nil skips token sources.
+	Tokens TokenSource
 }
 
 // Store is what Edged reads from the local metadata store
@@ -104,6 +107,7 @@ type Edged struct {
 	nextProbe  time.Time                                // when a probe is due next (zero: none)
 
 	prober Prober
+	tokens *tokenCache
 	probes *probeManager // shared with the probe goroutines
 	// waitProbes makes each sync wait for the probes it launched (tests).
 	waitProbes bool
@@ -125,7 +129,7 @@ func New(cfg Config, rt *runtime.Runtime, store Store, sender Sender, log logr.L
 		prober = NewProber(rt.RuntimeService())
 	}
 	return &Edged{
-		prober: prober, probes: newProbeManager(), killMsgs: map[string]map[string]string{},
+		prober: prober, probes: newProbeManager(), tokens: newTokenCache(cfg.Tokens, cfg.Now), killMsgs: map[string]map[string]string{},
 		cfg: cfg, rt: rt, store: store, sender: sender, log: log,
 		factory:    message.Factory{Now: cfg.Now, NewID: message.DefaultFactory.NewID},
 		kick:       make(chan struct{}, 1),

@@ -199,6 +199,7 @@ func (e *Edged) terminate(ctx context.Context, uid string, rp *runtime.PodRuntim
 	if err := os.RemoveAll(e.podDir(types.UID(uid))); err != nil {
 		return fmt.Errorf("remove pod directory: %w", err)
 	}
+	e.tokens.forget(uid)
 	return nil
 }
 

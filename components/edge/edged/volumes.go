@@ -251,8 +251,9 @@ func downwardField(pod *corev1.Pod, fieldPath string) (string, error) {
 	return "", fmt.Errorf("downwardAPI fieldRef %q not supported", fieldPath)
 }
 
-// projectedFiles merges the sources of a projected volume. Service account
-// tokens are not available on the edge yet: that source is skipped.
+// projectedFiles merges the sources of a projected volume. A service account
+// token comes from the cloud (Config.Tokens); without a token source that part
+// is skipped.
 func (e *Edged) projectedFiles(pod *corev1.Pod, p *corev1.ProjectedVolumeSource) (map[string]volumeFile, error) {
 	files := map[string]volumeFile{}
 	add := func(more map[string]volumeFile, err error) error {
@@ -273,6 +274,8 @@ func (e *Edged) projectedFiles(pod *corev1.Pod, p *corev1.ProjectedVolumeSource)
 			err = add(e.secretFiles(pod.Namespace, s.Secret.Name, s.Secret.Items, s.Secret.Optional, p.DefaultMode))
 		case s.DownwardAPI != nil:
 			err = add(downwardFiles(pod, s.DownwardAPI.Items, p.DefaultMode))
+		case s.ServiceAccountToken != nil && e.tokens != nil:
+			err = add(e.tokenFile(pod, s.ServiceAccountToken, p.DefaultMode))
 		}
 		if err != nil {
 			return nil, err
