@@ -405,6 +405,21 @@ func testPodPersisted(ctx context.Context, t *testing.T, c *cloud, edgeRoot stri
 	// meta.db is locked while edgecore runs: give the push a moment, then stop
 	// edgecore cleanly and read the file.
 	time.Sleep(3 * time.Second)
+	db := stopAndOpenMetaDB(t, edgeRoot)
+	p, found, err := db.Get(message.Resource{Namespace: "default", Type: message.ResPod, Name: "web"})
+	if err != nil || !found || p.UID != string(created.UID) {
+		t.Fatalf("pod in meta.db: found %v, uid %q (want %q), err %v", found, p.UID, created.UID, err)
+	}
+	got, found, err := db.Get(message.Resource{Namespace: "default", Type: message.ResConfigMap, Name: "web-config"})
+	if err != nil || !found || !strings.Contains(string(got.Data), "hello edge") {
+		t.Fatalf("configmap in meta.db: found %v, %s, err %v", found, got.Data, err)
+	}
+}
+
+// stopAndOpenMetaDB stops the node's edgecore cleanly (meta.db is locked
+// while it runs) and opens its meta.db; the test closes it at cleanup.
+func stopAndOpenMetaDB(t *testing.T, edgeRoot string) *store.DB {
+	t.Helper()
 	pid := pidOf(t, edgeRoot, "edgecore")
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -414,15 +429,8 @@ func testPodPersisted(ctx context.Context, t *testing.T, c *cloud, edgeRoot stri
 	}
 	db, err := store.Open(layout.Under(edgeRoot).MetaDB(), store.Options{})
 	if err != nil {
-		t.Fatalf("open edge-2's meta.db: %v", err)
+		t.Fatalf("open meta.db of %s: %v", edgeRoot, err)
 	}
-	defer db.Close()
-	p, found, err := db.Get(message.Resource{Namespace: "default", Type: message.ResPod, Name: "web"})
-	if err != nil || !found || p.UID != string(created.UID) {
-		t.Fatalf("pod in meta.db: found %v, uid %q (want %q), err %v", found, p.UID, created.UID, err)
-	}
-	got, found, err := db.Get(message.Resource{Namespace: "default", Type: message.ResConfigMap, Name: "web-config"})
-	if err != nil || !found || !strings.Contains(string(got.Data), "hello edge") {
-		t.Fatalf("configmap in meta.db: found %v, %s, err %v", found, got.Data, err)
-	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }

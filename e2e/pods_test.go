@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,10 +22,8 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/utils/ptr"
 
-	"github.com/cleanedge/kubeedge/components/edge/metamanager/store"
 	"github.com/cleanedge/kubeedge/components/message"
 	"github.com/cleanedge/kubeedge/e2e/framework"
-	"github.com/cleanedge/kubeedge/keadm/layout"
 )
 
 func getApp(ctx context.Context, ip string) (appAnswer, error) {
@@ -208,18 +205,7 @@ func TestDeploymentOnEdge(t *testing.T) {
 	}
 
 	// Nothing of the deleted pods is left in meta.db (read after a clean stop).
-	pid := pidOf(t, root, "edgecore")
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 100 && alive(pid); i++ {
-		time.Sleep(100 * time.Millisecond)
-	}
-	db, err := store.Open(layout.Under(root).MetaDB(), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := stopAndOpenMetaDB(t, root)
 	left, err := db.ListType(message.ResPod)
 	if err != nil || len(left) != 0 {
 		t.Errorf("pods left in meta.db after deletion: %v %v", left, err)

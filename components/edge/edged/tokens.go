@@ -112,4 +112,3 @@ func (c *tokenCache) forget(uid string) {
 		}
 	}
 }
-

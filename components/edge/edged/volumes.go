@@ -224,31 +224,14 @@ func downwardField(pod *corev1.Pod, fieldPath string) (string, error) {
 		}
 		return strings.Join(lines, "\n")
 	}
+	// Whole label and annotation maps exist only as files.
 	switch fieldPath {
-	case "metadata.name":
-		return pod.Name, nil
-	case "metadata.namespace":
-		return pod.Namespace, nil
-	case "metadata.uid":
-		return string(pod.UID), nil
 	case "metadata.labels":
 		return kv(pod.Labels), nil
 	case "metadata.annotations":
 		return kv(pod.Annotations), nil
-	case "spec.nodeName":
-		return pod.Spec.NodeName, nil
-	case "spec.serviceAccountName":
-		return pod.Spec.ServiceAccountName, nil
 	}
-	for _, p := range []struct {
-		prefix string
-		m      map[string]string
-	}{{"metadata.labels['", pod.Labels}, {"metadata.annotations['", pod.Annotations}} {
-		if strings.HasPrefix(fieldPath, p.prefix) && strings.HasSuffix(fieldPath, "']") {
-			return p.m[strings.TrimSuffix(strings.TrimPrefix(fieldPath, p.prefix), "']")], nil
-		}
-	}
-	return "", fmt.Errorf("downwardAPI fieldRef %q not supported", fieldPath)
+	return runtime.FieldRefValue(pod, fieldPath)
 }
 
 // projectedFiles merges the sources of a projected volume. A service account

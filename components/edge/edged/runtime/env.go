@@ -103,7 +103,7 @@ func ResolveEnv(pod *corev1.Pod, c *corev1.Container, src EnvSource) ([]corev1.E
 		vf := e.ValueFrom
 		switch {
 		case vf.FieldRef != nil:
-			v, err := fieldRefValue(pod, vf.FieldRef.FieldPath)
+			v, err := FieldRefValue(pod, vf.FieldRef.FieldPath)
 			if err != nil {
 				return fail("env %s: %w", e.Name, err)
 			}
@@ -249,7 +249,9 @@ func validEnvName(name string) bool {
 	return true
 }
 
-func fieldRefValue(pod *corev1.Pod, path string) (string, error) {
+// FieldRefValue resolves a pod fieldRef path (metadata.name, labels['k'],
+// status.podIP, …), for env vars and downward API files alike.
+func FieldRefValue(pod *corev1.Pod, path string) (string, error) {
 	if key, ok := subscript(path, "metadata.labels"); ok {
 		return pod.Labels[key], nil
 	}
