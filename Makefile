@@ -85,6 +85,12 @@ lint: ## go vet, gofmt, and the layout rules
 	@if grep -qE '^\s*k8s\.io/kubernetes ' go.mod; then echo "go.mod must not require k8s.io/kubernetes (keep it in e2e/controlplane/k8s)"; exit 1; fi
 	@bad=$$(find . -path ./_output -prune -o -type d \( -name util -o -name utils -o -name common -o -name helpers \) -print); \
 	if [ -n "$$bad" ]; then echo "packages named util/common/helpers:"; echo "$$bad"; exit 1; fi
+	@# The lines of docs/architecture.md: edge and cloud never import each other;
+	@# components/ and certs/ never import keadm or cobra.
+	@bad=$$($(GO) list -f '{{.ImportPath}} {{join .Imports " "}}' ./components/edge/... | grep 'kubeedge/components/cloud' || true; \
+	       $(GO) list -f '{{.ImportPath}} {{join .Imports " "}}' ./components/cloud/... | grep 'kubeedge/components/edge' || true; \
+	       $(GO) list -f '{{.ImportPath}} {{join .Imports " "}}' ./components/... ./certs/... | grep -E 'kubeedge/keadm|spf13/cobra'; true); \
+	if [ -n "$$bad" ]; then echo "imports across the architecture's lines:"; echo "$$bad" | cut -c1-200; exit 1; fi
 
 .PHONY: bench
 bench: ## Benchmarks (figures printed; no timed assertions)
