@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -179,6 +180,9 @@ func TestDeploymentOnEdge(t *testing.T) {
 	t.Run("failing liveness probe restarts", func(t *testing.T) { testLivenessRestart(ctx, t, c) })
 	t.Run("missing image", func(t *testing.T) { testMissingImage(ctx, t, c) })
 	t.Run("too much memory stays pending", func(t *testing.T) { testUnschedulable(ctx, t, c) })
+	t.Run("deleted while edgecore was down", func(t *testing.T) {
+		testDeletedWhileAway(ctx, t, c, ctr, root, token, edgecore)
+	})
 
 	// Scale to zero: pods gone from the API server and from containerd.
 	scale, err := client.AppsV1().Deployments("default").GetScale(ctx, "web", metav1.GetOptions{})
@@ -267,6 +271,74 @@ func testLivenessRestart(ctx context.Context, t *testing.T, c *cloud) {
 	})
 	if err != nil {
 		t.Fatalf("%v (last termination message %q)", err, last)
+	}
+}
+
+// A pod deleted in the cloud while edgecore was down is removed from the
+// node when edgecore comes back; the other pods' containers are adopted, not
+// restarted.
+func testDeletedWhileAway(ctx context.Context, t *testing.T, c *cloud, ctr *framework.Containerd, root, token, edgecore string) {
+	client := c.cp.Client
+	solo := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "solo", Namespace: "default", Labels: map[string]string{"app": "solo"}},
+		Spec: corev1.PodSpec{NodeName: "edge-1", AutomountServiceAccountToken: ptr.To(false),
+			Containers: []corev1.Container{{Name: "app", Image: "localhost/kubeedge/app:v1", ImagePullPolicy: corev1.PullNever}}},
+	}
+	if _, err := client.CoreV1().Pods("default").Create(ctx, solo, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sandboxes := func(name string) int {
+		sbs, err := ctr.Runtime.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{Filter: &runtimeapi.PodSandboxFilter{
+			LabelSelector: map[string]string{"io.kubernetes.pod.name": name}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(sbs.Items)
+	}
+	err := framework.WaitFor(ctx, "solo running", time.Second, nil, func(ctx context.Context) (bool, error) {
+		p, err := client.CoreV1().Pods("default").Get(ctx, "solo", metav1.GetOptions{})
+		return err == nil && p.Status.Phase == corev1.PodRunning, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	containerIDs := func() map[string]string {
+		ids := map[string]string{}
+		for _, p := range podsWithLabel(ctx, t, c, "app=web") {
+			for _, cs := range p.Status.ContainerStatuses {
+				ids[p.Name] = cs.ContainerID
+			}
+		}
+		return ids
+	}
+	before := containerIDs()
+
+	// edgecore goes down; meanwhile the pod is deleted in the cloud.
+	pid := pidOf(t, root, "edgecore")
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100 && alive(pid); i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := client.CoreV1().Pods("default").Delete(ctx, "solo", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+		t.Fatal(err)
+	}
+	if sandboxes("solo") != 1 {
+		t.Fatal("solo's sandbox is gone although edgecore is down")
+	}
+
+	// edgecore comes back (a re-run of join starts it).
+	framework.MustRun(ctx, t, "keadm", "join", "--cloudcore-ipport", c.wsAddr, "--certport", strconv.Itoa(c.httpsPort),
+		"--token", token, "--edgenode-name", "edge-1", "--root", root, "--edgecore-binary", edgecore)
+	err = framework.WaitFor(ctx, "solo removed from the node", time.Second, nil, func(ctx context.Context) (bool, error) {
+		return sandboxes("solo") == 0, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after := containerIDs(); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Errorf("containers changed across the edgecore restart:\nbefore %v\nafter  %v", before, after)
 	}
 }
 

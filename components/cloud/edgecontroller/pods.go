@@ -344,6 +344,13 @@ func (d *downstream) send(node string, typ message.ResourceType, op message.Oper
 	}
 }
 
+func withKindOrNil(p *corev1.Pod) any {
+	if p == nil {
+		return nil
+	}
+	return withKind(p)
+}
+
 // withKind sets apiVersion/kind, which informer objects lack, as upstream's
 // frames carry them.
 func withKind(obj any) any {
@@ -399,6 +406,11 @@ func (c *Controller) handlePodMessage(ctx context.Context, node string, r messag
 			return true // upstream sends no reply either; the edge times out
 		}
 		c.replyContent(node, m, withKind(obj))
+	case r.Type == message.ResPod && m.Route.Operation == message.OpQuery:
+		// Our edge asks after each pod it holds when it reconnects: a pod
+		// deleted (or moved) while it was away answers 404 (or 403).
+		p, err := c.ownPod(ctx, node, r)
+		c.reply(node, m, objectResponse(withKindOrNil(p), err))
 	case r.Type == message.ResServiceAccountToken && m.Route.Operation == message.OpQuery:
 		c.serviceAccountToken(ctx, node, r, m)
 	default:

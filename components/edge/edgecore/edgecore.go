@@ -61,6 +61,7 @@ func Run(ctx context.Context, cfg *v1alpha2.EdgeCore, log logr.Logger) error {
 	hub := edgehub.New(hubCfg, d, log.WithName("edgehub"))
 	meta := metamanager.New(db, hub, log.WithName("metamanager"))
 	d.meta = meta
+	d.reconcile = func() { meta.Reconcile(ctx, hub) }
 	h := host.New(host.Options{Logger: log.WithName("host")})
 	var runtimeVersion func() string
 	var edgedMod *edgedModule
@@ -110,6 +111,8 @@ type dispatcher struct {
 	log                  logr.Logger
 	status, node, server string
 	meta                 *metamanager.MetaManager
+	// reconcile runs after each connect (in its own goroutine).
+	reconcile func()
 }
 
 func (d *dispatcher) HandleMessage(m message.Message) {
@@ -119,7 +122,12 @@ func (d *dispatcher) HandleMessage(m message.Message) {
 	d.log.V(1).Info("message from the cloud not handled", "operation", m.Route.Operation, "resource", m.Route.Resource)
 }
 
-func (d *dispatcher) Connected()    { d.writeStatus(true) }
+func (d *dispatcher) Connected() {
+	d.writeStatus(true)
+	if d.reconcile != nil {
+		go d.reconcile()
+	}
+}
 func (d *dispatcher) Disconnected() { d.writeStatus(false) }
 
 func (d *dispatcher) writeStatus(connected bool) {

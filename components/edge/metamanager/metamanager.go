@@ -9,9 +9,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/cleanedge/kubeedge/components/edge/metamanager/store"
 	"github.com/cleanedge/kubeedge/components/message"
@@ -165,6 +167,52 @@ func namesObject(data []byte, key message.Resource) bool {
 		} `json:"metadata"`
 	}
 	return json.Unmarshal(data, &head) == nil && head.Metadata.Name == key.Name
+}
+
+// Requester sends a message to the cloud and waits for its reply (EdgeHub).
+type Requester interface {
+	Request(ctx context.Context, m message.Message) (message.Message, error)
+}
+
+// Reconcile asks the cloud, after a reconnect, about every pod meta.db holds:
+// a pod deleted in the cloud (404) or bound to another node (403) while the
+// link was down is removed here and announced, so Edged stops it. A pod
+// that still exists comes back through the cloud's resend on connect. No
+// answer (an upstream cloudcore, a timeout) changes nothing.
+func (m *MetaManager) Reconcile(ctx context.Context, req Requester) {
+	objs, err := m.db.ListType(message.ResPod)
+	if err != nil {
+		m.log.Error(err, "reconcile: list pods")
+		return
+	}
+	for _, o := range objs {
+		q, err := m.factory.New(message.Route{Source: message.SourceMetaManager, Group: message.GroupMeta,
+			Operation: message.OpQuery, Resource: o.Key.String()}, nil)
+		if err != nil {
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		reply, err := req.Request(rctx, q)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			continue
+		}
+		var resp message.ObjectResponse
+		if reply.DecodeContent(&resp) != nil {
+			continue
+		}
+		if err := resp.Error(); apierrors.IsNotFound(err) || apierrors.IsForbidden(err) {
+			if err := m.db.Delete(o.Key); err != nil {
+				m.log.Error(err, "reconcile: delete", "pod", o.Key.String())
+				continue
+			}
+			m.log.Info("pod deleted in the cloud while the link was down; removing it", "pod", o.Key.String())
+			m.publish(Event{Op: message.OpDelete, Object: o})
+		}
+	}
 }
 
 // Pods returns the pods stored for this node.

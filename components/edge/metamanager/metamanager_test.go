@@ -1,14 +1,20 @@
 package metamanager
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/cleanedge/kubeedge/components/edge/metamanager/store"
 	"github.com/cleanedge/kubeedge/components/message"
@@ -146,5 +152,50 @@ func TestObjectResponseIsNotStored(t *testing.T) {
 	}
 	if pods, _ := mm.Pods(); len(pods) != 0 || len(s.sent) != 0 {
 		t.Fatalf("stored %v, sent %v", pods, s.sent)
+	}
+}
+
+type answerer map[string]error // pod name → error the cloud answers (nil: the pod)
+
+func (a answerer) Request(_ context.Context, m message.Message) (message.Message, error) {
+	r, _ := message.ParseResource(m.Route.Resource)
+	err, ok := a[r.Name]
+	if !ok {
+		return message.Message{}, context.DeadlineExceeded // an upstream cloud: no answer
+	}
+	resp, _ := message.NewObjectResponse(nil, err)
+	return message.DefaultFactory.Response(m, message.SourceEdgeController, resp)
+}
+
+func TestReconcileRemovesPodsDeletedWhileAway(t *testing.T) {
+	mm, _, _ := open(t)
+	events := mm.Subscribe(message.ResPod, 8)
+	for _, name := range []string{"kept", "gone", "moved", "silent"} {
+		p := &corev1.Pod{}
+		p.APIVersion, p.Kind = "v1", "Pod"
+		p.Name, p.Namespace, p.UID, p.ResourceVersion = name, "default", types.UID("uid-"+name), "1"
+		m, _ := message.New(message.Route{Source: message.SourceEdgeController, Group: message.GroupResource,
+			Operation: message.OpInsert, Resource: "default/pod/" + name}, p)
+		mm.HandleCloudMessage(m)
+		<-events
+	}
+	gr := schema.GroupResource{Resource: "pods"}
+	mm.Reconcile(context.Background(), answerer{
+		"kept":  nil,
+		"gone":  apierrors.NewNotFound(gr, "gone"),
+		"moved": apierrors.NewForbidden(gr, "moved", errors.New("bound to another node")),
+	})
+	pods, _ := mm.Pods()
+	var names []string
+	for _, p := range pods {
+		names = append(names, p.Name)
+	}
+	if strings.Join(names, ",") != "kept,silent" {
+		t.Fatalf("pods after reconcile: %v", names)
+	}
+	for range 2 {
+		if ev := <-events; ev.Op != message.OpDelete {
+			t.Fatalf("event %+v", ev)
+		}
 	}
 }
