@@ -46,13 +46,21 @@ type MetaManager struct {
 	factory message.Factory
 
 	mu   sync.Mutex
-	subs map[message.ResourceType][]chan Event
+	subs map[message.ResourceType][]*subscriber
+}
+
+// subscriber is one Subscribe or Watch channel. A watch that falls behind is
+// closed rather than silently missing events, so its reader knows to relist.
+type subscriber struct {
+	ch     chan Event
+	watch  bool
+	closed bool
 }
 
 // New builds the module over an open store.
 func New(db *store.DB, sender Sender, log logr.Logger) *MetaManager {
 	return &MetaManager{db: db, sender: sender, log: log, factory: message.DefaultFactory,
-		subs: map[message.ResourceType][]chan Event{}}
+		subs: map[message.ResourceType][]*subscriber{}}
 }
 
 // Name is the module name.
@@ -70,20 +78,60 @@ func (m *MetaManager) Run(ctx context.Context) error {
 func (m *MetaManager) Subscribe(typ message.ResourceType, buffer int) <-chan Event {
 	ch := make(chan Event, buffer)
 	m.mu.Lock()
-	m.subs[typ] = append(m.subs[typ], ch)
+	m.subs[typ] = append(m.subs[typ], &subscriber{ch: ch})
 	m.mu.Unlock()
 	return ch
 }
 
-func (m *MetaManager) publish(ev Event) {
+// Watch is Subscribe for subscribers that come and go, such as metaServer
+// watches: cancel removes and closes the channel, and a watch whose buffer
+// is full when an event comes is closed at once (memory stays bounded; the
+// reader sees the close, lists again and watches anew).
+func (m *MetaManager) Watch(typ message.ResourceType, buffer int) (<-chan Event, func()) {
+	sub := &subscriber{ch: make(chan Event, buffer), watch: true}
 	m.mu.Lock()
-	subs := m.subs[ev.Object.Key.Type]
+	m.subs[typ] = append(m.subs[typ], sub)
 	m.mu.Unlock()
-	for _, ch := range subs {
+	return sub.ch, func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.removeLocked(typ, sub)
+	}
+}
+
+func (m *MetaManager) removeLocked(typ message.ResourceType, sub *subscriber) {
+	subs := m.subs[typ]
+	for i, s := range subs {
+		if s == sub {
+			m.subs[typ] = append(subs[:i:i], subs[i+1:]...)
+			break
+		}
+	}
+	if !sub.closed {
+		sub.closed = true
+		close(sub.ch)
+	}
+}
+
+// Store is the meta.db the module writes; readers may list and get from it.
+func (m *MetaManager) Store() *store.DB { return m.db }
+
+func (m *MetaManager) publish(ev Event) {
+	// Sending under the lock keeps a cancelled watch from being closed while
+	// an event is sent to it; sends never block.
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	typ := ev.Object.Key.Type
+	for _, sub := range append([]*subscriber(nil), m.subs[typ]...) {
 		select {
-		case ch <- ev:
+		case sub.ch <- ev:
 		default:
-			m.log.V(1).Info("subscriber behind; it resyncs from the store", "type", ev.Object.Key.Type)
+			if sub.watch {
+				m.log.V(1).Info("watch behind; closing it so its client lists again", "type", typ)
+				m.removeLocked(typ, sub)
+				continue
+			}
+			m.log.V(1).Info("subscriber behind; it resyncs from the store", "type", typ)
 		}
 	}
 }
