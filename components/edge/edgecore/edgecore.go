@@ -124,11 +124,19 @@ func (d *dispatcher) HandleMessage(m message.Message) {
 
 func (d *dispatcher) Connected() {
 	d.writeStatus(true)
+	if d.meta != nil {
+		d.meta.SetConnected(true)
+	}
 	if d.reconcile != nil {
 		go d.reconcile()
 	}
 }
-func (d *dispatcher) Disconnected() { d.writeStatus(false) }
+func (d *dispatcher) Disconnected() {
+	if d.meta != nil {
+		d.meta.SetConnected(false)
+	}
+	d.writeStatus(false)
+}
 
 func (d *dispatcher) writeStatus(connected bool) {
 	b, _ := json.Marshal(LinkStatus{Node: d.node, Connected: connected, Since: time.Now().UTC(), Server: d.server})

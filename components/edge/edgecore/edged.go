@@ -34,7 +34,9 @@ type edgedModule struct {
 func newEdgedModule(cfg *v1alpha2.EdgeCore, meta *metamanager.MetaManager, hub *edgehub.Hub, log logr.Logger) *edgedModule {
 	e := cfg.Modules.Edged
 	return &edgedModule{
-		sender: hub,
+		// Pod status and deletes go through meta.db's outbox: kept while
+		// offline, sent in order, never lost in flight.
+		sender: metamanager.ReliableSender{Meta: meta},
 		cfg: edged.Config{
 			Tokens:        cloudTokens{hub},
 			NodeName:      e.HostnameOverride,

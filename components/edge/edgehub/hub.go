@@ -93,6 +93,9 @@ type Hub struct {
 
 	mu      sync.Mutex
 	out     chan message.Message // nil while disconnected
+	// linkDone is closed when the current connection ends, so that requests
+	// sent on it stop waiting for a reply that cannot come.
+	linkDone chan struct{}
 	pending map[string]chan message.Message
 	// reconnect asks the current connection to close (after a renewal).
 	reconnect chan struct{}
@@ -188,8 +191,9 @@ func (h *Hub) dial(ctx context.Context) (*websocket.Conn, error) {
 // serve runs one connection until it breaks or ctx ends.
 func (h *Hub) serve(ctx context.Context, conn *websocket.Conn) {
 	out := make(chan message.Message, h.cfg.QueueSize)
+	linkDone := make(chan struct{})
 	h.mu.Lock()
-	h.out = out
+	h.out, h.linkDone = out, linkDone
 	h.mu.Unlock()
 	h.log.Info("connected to cloudcore", "server", h.cfg.Server, "node", h.cfg.NodeName)
 	h.connOnce.Do(func() { close(h.connected) })
@@ -212,8 +216,9 @@ func (h *Hub) serve(ctx context.Context, conn *websocket.Conn) {
 	end()
 	wg.Wait()
 	h.mu.Lock()
-	h.out = nil
+	h.out, h.linkDone = nil, nil
 	h.mu.Unlock()
+	close(linkDone)
 	h.log.Info("disconnected from cloudcore", "server", h.cfg.Server)
 	h.handler.Disconnected()
 }
@@ -236,7 +241,10 @@ func (h *Hub) readLoop(conn *websocket.Conn) {
 			h.log.Info("dropped an invalid frame from cloudcore", "err", err, "bytes", len(data))
 			continue
 		}
-		if m.Header.ParentID != "" && m.Route.Group != message.GroupTwin && h.deliverReply(m) {
+		// A reply goes to the request waiting for it (twin replies included:
+		// DeviceTwin's reports wait for the cloud's "OK"); one nobody waits
+		// for goes to the handler.
+		if m.Header.ParentID != "" && h.deliverReply(m) {
 			continue
 		}
 		h.handler.HandleMessage(m)
@@ -312,6 +320,7 @@ func (h *Hub) Request(ctx context.Context, m message.Message) (message.Message, 
 	ch := make(chan message.Message, 1)
 	h.mu.Lock()
 	h.pending[m.Header.ID] = ch
+	linkDone := h.linkDone
 	h.mu.Unlock()
 	defer func() {
 		h.mu.Lock()
@@ -324,6 +333,8 @@ func (h *Hub) Request(ctx context.Context, m message.Message) (message.Message, 
 	select {
 	case reply := <-ch:
 		return reply, nil
+	case <-linkDone:
+		return message.Message{}, fmt.Errorf("no reply from cloudcore to %s %s: %w (the link broke)", m.Route.Operation, m.Route.Resource, ErrNotConnected)
 	case <-ctx.Done():
 		return message.Message{}, fmt.Errorf("no reply from cloudcore to %s %s: %w", m.Route.Operation, m.Route.Resource, ctx.Err())
 	}

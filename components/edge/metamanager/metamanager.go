@@ -45,8 +45,14 @@ type MetaManager struct {
 	log     logr.Logger
 	factory message.Factory
 
-	mu   sync.Mutex
-	subs map[message.ResourceType][]*subscriber
+	// requester sends outbox entries and waits for the answers; the sender
+	// when it can (EdgeHub).
+	requester Requester
+	wake      chan struct{}
+
+	mu        sync.Mutex
+	subs      map[message.ResourceType][]*subscriber
+	connected bool
 }
 
 // subscriber is one Subscribe or Watch channel. A watch that falls behind is
@@ -59,16 +65,19 @@ type subscriber struct {
 
 // New builds the module over an open store.
 func New(db *store.DB, sender Sender, log logr.Logger) *MetaManager {
-	return &MetaManager{db: db, sender: sender, log: log, factory: message.DefaultFactory,
-		subs: map[message.ResourceType][]*subscriber{}}
+	m := &MetaManager{db: db, sender: sender, log: log, factory: message.DefaultFactory,
+		subs: map[message.ResourceType][]*subscriber{}, wake: make(chan struct{}, 1)}
+	m.requester, _ = sender.(Requester)
+	return m
 }
 
 // Name is the module name.
 func (m *MetaManager) Name() string { return "metamanager" }
 
-// Run has nothing to do on its own: work arrives through HandleCloudMessage.
+// Run sends the outbox while the link is up; the rest of the work arrives
+// through HandleCloudMessage.
 func (m *MetaManager) Run(ctx context.Context) error {
-	<-ctx.Done()
+	m.runOutbox(ctx)
 	return nil
 }
 
