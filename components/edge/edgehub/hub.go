@@ -91,12 +91,12 @@ type Hub struct {
 	log     logr.Logger
 	factory message.Factory
 
-	mu      sync.Mutex
-	out     chan message.Message // nil while disconnected
+	mu  sync.Mutex
+	out chan message.Message // nil while disconnected
 	// linkDone is closed when the current connection ends, so that requests
 	// sent on it stop waiting for a reply that cannot come.
 	linkDone chan struct{}
-	pending map[string]chan message.Message
+	pending  map[string]chan message.Message
 	// reconnect asks the current connection to close (after a renewal).
 	reconnect chan struct{}
 	connected chan struct{} // closed on the first connection
