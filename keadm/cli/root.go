@@ -29,6 +29,7 @@ token, installs and starts edgecore, and resets both sides.`,
 	root.AddCommand(newVersionCommand(out))
 	root.AddCommand(newInitCommand(out, errOut), newGetTokenCommand(out))
 	root.AddCommand(newJoinCommand(out), newResetCommand(out))
+	root.AddCommand(newMigrateCommand(out, errOut))
 	root.AddCommand(newBetaCommand(out))
 	return root
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -23,7 +24,9 @@ import (
 	"github.com/cleanedge/kubeedge/components/apis/cloudcore/v1alpha1"
 	"github.com/cleanedge/kubeedge/components/cloud/admission"
 	"github.com/cleanedge/kubeedge/components/cloud/cloudhub"
+	"github.com/cleanedge/kubeedge/components/cloud/devicecontroller"
 	"github.com/cleanedge/kubeedge/components/cloud/edgecontroller"
+	"github.com/cleanedge/kubeedge/components/cloud/synccontroller"
 	"github.com/cleanedge/kubeedge/components/host"
 	"github.com/cleanedge/kubeedge/components/message"
 )
@@ -47,23 +50,43 @@ func Run(ctx context.Context, cfg *v1alpha1.CloudCore, log logr.Logger) error {
 		return err
 	}
 
+	dyn, err := dynamic.NewForConfig(restCfg)
+	if err != nil {
+		return fmt.Errorf("kubernetes dynamic client: %w", err)
+	}
+
 	h := host.New(host.Options{Logger: log.WithName("host")})
 	var hub *cloudhub.Hub
+	// Every object for a node goes through the dispatcher, which resends it
+	// until the node acknowledges it and records the acknowledgement.
+	syncs := &synccontroller.ObjectSyncStore{Client: dyn, Log: log.WithName("objectsync")}
+	disp := synccontroller.New(synccontroller.Config{}, hubSender{&hub}, syncs, log.WithName("synccontroller"))
 	ctl := edgecontroller.New(edgecontroller.Config{
 		Grace: time.Duration(hubCfg.NodeStatusGracePeriod) * time.Second,
-	}, client, hubSender{&hub}, log.WithName("edgecontroller"), nil)
+	}, client, disp, log.WithName("edgecontroller"), nil)
+	rt := &router{disp: disp, edge: ctl}
+	if cfg.Modules.DeviceController.Enable {
+		rt.devices = devicecontroller.New(devicecontroller.Config{}, dyn, disp, log.WithName("devicecontroller"))
+	}
 	hub = cloudhub.New(cloudhub.Config{
 		WebsocketAddr:     addr(hubCfg.WebSocket.Enable, hubCfg.WebSocket.Address, hubCfg.WebSocket.Port),
 		HTTPSAddr:         addr(hubCfg.HTTPS.Enable, hubCfg.HTTPS.Address, hubCfg.HTTPS.Port),
 		KeepaliveInterval: time.Duration(hubCfg.KeepaliveInterval) * time.Second,
 		WriteTimeout:      time.Duration(hubCfg.WriteTimeout) * time.Second,
 		NodeLimit:         int(hubCfg.NodeLimit),
-	}, &cloudhub.CAAuthority{CA: pki.CA, Server: pki.Server, EdgeValidity: hubCfg.EdgeCertValidity()}, ctl, log.WithName("cloudhub"))
+	}, &cloudhub.CAAuthority{CA: pki.CA, Server: pki.Server, EdgeValidity: hubCfg.EdgeCertValidity()}, rt, log.WithName("cloudhub"))
 	refresher := &certs.TokenRefresher{
 		Store: &secretstore.SecretStore{Client: client}, CA: pki.CA, Interval: hubCfg.TokenRefreshInterval(),
 		Logger: func(msg string, kv ...any) { log.WithName("token").Info(msg, kv...) },
 	}
-	mods := []host.Module{ctl, hub, moduleFunc{"tokenrefresher", refresher.Run}}
+	// The dispatcher loads the recorded acknowledgements before the hub
+	// accepts nodes.
+	// DeviceController comes after the hub: a cluster without the device
+	// CRDs keeps it restarting (with a message) but never keeps nodes out.
+	mods := []host.Module{moduleFunc{"objectsync", syncs.Run}, disp, ctl, hub, moduleFunc{"tokenrefresher", refresher.Run}}
+	if rt.devices != nil {
+		mods = append(mods, rt.devices)
+	}
 	if adm := cfg.Modules.EdgePodAdmission; adm.Enable {
 		// The API server calls the webhook at the first advertise address,
 		// which the server certificate covers; failurePolicy Ignore means a
@@ -95,6 +118,43 @@ type moduleFunc struct {
 
 func (m moduleFunc) Name() string                  { return m.name }
 func (m moduleFunc) Run(ctx context.Context) error { return m.run(ctx) }
+
+// router hands what CloudHub receives to the modules: acknowledgements to
+// the dispatcher, device messages to DeviceController, the rest to
+// EdgeController; link events to all of them.
+type router struct {
+	disp    *synccontroller.Dispatcher
+	edge    *edgecontroller.Controller
+	devices *devicecontroller.Controller
+}
+
+func (r *router) HandleMessage(node string, m message.Message) {
+	if r.disp.HandleAck(node, m) {
+		return
+	}
+	if r.devices != nil && r.devices.HandleMessage(node, m) {
+		return
+	}
+	r.edge.HandleMessage(node, m)
+}
+
+func (r *router) NodeConnected(node string) {
+	r.disp.NodeConnected(node)
+	r.edge.NodeConnected(node)
+	if r.devices != nil {
+		r.devices.NodeConnected(node)
+	}
+}
+
+func (r *router) NodeDisconnected(node string) {
+	r.disp.NodeDisconnected(node)
+	r.edge.NodeDisconnected(node)
+	if r.devices != nil {
+		r.devices.NodeDisconnected(node)
+	}
+}
+
+func (r *router) NodeAlive(node string) { r.edge.NodeAlive(node) }
 
 // hubSender breaks the construction cycle between the hub and its handler.
 type hubSender struct{ hub **cloudhub.Hub }

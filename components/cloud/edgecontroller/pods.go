@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 
+	"github.com/cleanedge/kubeedge/components/cloud/synccontroller"
 	"github.com/cleanedge/kubeedge/components/message"
 )
 
@@ -371,8 +372,20 @@ func withKind(obj any) any {
 	return obj
 }
 
-// syncNode sends a node everything it should have: its pods and what they use.
-// It runs when a node (re)connects; the edge ignores what it already has.
+// Syncer is the reliable dispatcher's node sync (synccontroller): it sends
+// the objects and deletes whatever the node acknowledged earlier that is no
+// longer among them.
+type Syncer interface {
+	Sync(node string, types []message.ResourceType, want []synccontroller.Object)
+}
+
+// syncTypes are the types this controller keeps in step on the nodes.
+var syncTypes = []message.ResourceType{message.ResPod, message.ResConfigMap, message.ResSecret}
+
+// syncNode sends a node everything it should have: its pods and what they
+// use. It runs when a node (re)connects; the edge ignores what it already
+// has. Through a Syncer, what the node holds but should not (deleted while
+// it was away) is deleted there.
 func (d *downstream) syncNode(node string) {
 	if d.pods == nil || !d.isEdge(node) {
 		return
@@ -381,13 +394,60 @@ func (d *downstream) syncNode(node string) {
 	if err != nil {
 		return
 	}
-	for _, p := range pods {
-		if p.Spec.NodeName == node {
-			for _, r := range usedRefs(p) {
-				d.sendRef(r, node)
+	syncer, ok := d.c.sender.(Syncer)
+	if !ok {
+		for _, p := range pods {
+			if p.Spec.NodeName == node {
+				for _, r := range usedRefs(p) {
+					d.sendRef(r, node)
+				}
+				d.send(node, message.ResPod, message.OpInsert, p.Namespace, p.Name, p.ResourceVersion, p)
 			}
-			d.send(node, message.ResPod, message.OpInsert, p.Namespace, p.Name, p.ResourceVersion, p)
 		}
+		return
+	}
+	var want []synccontroller.Object
+	seen := map[refKey]bool{}
+	for _, p := range pods {
+		if p.Spec.NodeName != node {
+			continue
+		}
+		for _, r := range usedRefs(p) {
+			if seen[r] {
+				continue
+			}
+			seen[r] = true
+			if o, ok := d.refObject(r); ok {
+				want = append(want, o)
+			}
+		}
+		want = append(want, syncObject(message.ResPod, message.OpInsert, p))
+	}
+	syncer.Sync(node, syncTypes, want)
+}
+
+func (d *downstream) refObject(r refKey) (synccontroller.Object, bool) {
+	switch r.typ {
+	case message.ResConfigMap:
+		cm, err := d.configMaps.ConfigMaps(r.namespace).Get(r.name)
+		if err != nil {
+			return synccontroller.Object{}, false
+		}
+		return syncObject(r.typ, message.OpInsert, cm), true
+	default:
+		s, err := d.secrets.Secrets(r.namespace).Get(r.name)
+		if err != nil {
+			return synccontroller.Object{}, false
+		}
+		return syncObject(r.typ, message.OpUpdate, s), true // upstream sends secrets as update
+	}
+}
+
+func syncObject(typ message.ResourceType, op message.Operation, obj metav1.Object) synccontroller.Object {
+	return synccontroller.Object{
+		Ref:             synccontroller.Ref{Type: typ, Namespace: obj.GetNamespace(), Name: obj.GetName(), UID: obj.GetUID()},
+		ResourceVersion: obj.GetResourceVersion(), Operation: op, Source: message.SourceEdgeController,
+		Content: withKind(obj),
 	}
 }
 
