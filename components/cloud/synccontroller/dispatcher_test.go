@@ -88,7 +88,6 @@ func podMsg(t *testing.T, op message.Operation, name, uid, rv string) message.Me
 	return m
 }
 
-
 func ack(m message.Message) message.Message {
 	return message.DefaultFactory.Ack(m)
 }

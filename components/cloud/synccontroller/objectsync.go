@@ -71,7 +71,7 @@ func (s *ObjectSyncStore) Load(ctx context.Context) (map[string][]Ack, error) {
 	list, err := s.Client.Resource(rsv1.ObjectSyncs).Namespace(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
-			s.Log.Info("the ObjectSync CRD (objectsyncs.reliablesyncs.kubeedge.io) is not installed; "+
+			s.Log.Info("the ObjectSync CRD (objectsyncs.reliablesyncs.kubeedge.io) is not installed; " +
 				"acknowledgements are kept in memory only. keadm init installs it.")
 			s.mu.Lock()
 			s.missing = true
