@@ -313,3 +313,11 @@ func (m *MetaManager) get(key message.Resource, into any) (bool, error) {
 	}
 	return true, nil
 }
+
+// List returns the stored objects of a type, in one namespace or all ("").
+func (m *MetaManager) List(ns string, typ message.ResourceType) ([]store.Object, error) {
+	return m.db.List(ns, typ)
+}
+
+// Get returns one stored object.
+func (m *MetaManager) Get(key message.Resource) (store.Object, bool, error) { return m.db.Get(key) }
