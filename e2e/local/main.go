@@ -27,10 +27,15 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 
+	"github.com/cleanedge/kubeedge/components/apis/edgecore/v1alpha2"
 	"github.com/cleanedge/kubeedge/e2e/framework"
+	"github.com/cleanedge/kubeedge/keadm/layout"
 )
 
 func main() {
@@ -87,7 +92,7 @@ func up(ctx context.Context, out io.Writer, dir string) error {
 	// The edge node's container runtime: Debian's containerd with our images.
 	fmt.Fprintln(out, "starting containerd for the edge node ...")
 	ctr, err := framework.StartContainerd(ctx, framework.ContainerdOptions{
-		LogDir: dir, StateDir: filepath.Join(dir, "containerd"), Images: []string{"app"}, Detach: true})
+		LogDir: dir, StateDir: filepath.Join(dir, "containerd"), Images: []string{"app", "mapper"}, Detach: true})
 	if err != nil {
 		return err
 	}
@@ -117,9 +122,29 @@ func up(ctx context.Context, out io.Writer, dir string) error {
 		"--remote-runtime-endpoint", ctr.Endpoint); err != nil {
 		return err
 	}
+	// The edge's built-in MQTT broker and local API, for the sample device.
+	fmt.Fprintln(out, "enabling the built-in MQTT broker (:1884) and the edge-local API (:10550) on edge-1 ...")
+	if err := framework.EditEdgeConfig(edgeRoot, func(cfg *v1alpha2.EdgeCore) {
+		cfg.Modules.EventBus.MqttMode = v1alpha2.MqttModeInternal
+		cfg.Modules.MetaManager.MetaServer.Enable = true
+	}); err != nil {
+		return err
+	}
+	if err := stopProcess(layout.Under(edgeRoot).PIDFile("edgecore")); err != nil {
+		return err
+	}
+	if err := keadm(ctx, out, "join", "--cloudcore-ipport", "127.0.0.1:10000", "--token", strings.TrimSpace(token),
+		"--edgenode-name", "edge-1", "--root", edgeRoot, "--edgecore-binary", edgecore,
+		"--remote-runtime-endpoint", ctr.Endpoint); err != nil {
+		return err
+	}
 	fmt.Fprintln(out, "deploying the sample app on edge-1 ...")
 	ips, err := deploySample(ctx, cp.Client)
 	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "deploying the sample device (thermometer) and its mapper on edge-1 ...")
+	if err := deployDevice(ctx, cp); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, `
@@ -129,11 +154,15 @@ local cloud and edge node are up in %s (API server %s)
                 %s get nodes -o wide
                 %s get pods -o wide
   the app:      curl http://%s:8080/
+  the device:   %s get device thermo-1 -o yaml        (status.twins: desired and reported)
+                %s patch device thermo-1 --type json -p '[{"op":"replace","path":"/status/twins/0/desired/value","value":"off"}]'
+                curl http://127.0.0.1:10550/devicetwin/devices/thermo-1   (the edge's own view, works offline)
+                mosquitto_sub -p 1884 -t '$hw/events/device/#' -v
   logs:         %s/*.log (control plane)
                 %s/var/log/kubeedge/cloudcore.log
                 %s/var/log/kubeedge/edgecore.log
   stop it:      make stop
-`, time.Since(start).Round(100*time.Millisecond), cp.URL, kubeconfig, kubectl, kubectl, ips[0], cpDir, cloudRoot, edgeRoot)
+`, time.Since(start).Round(100*time.Millisecond), cp.URL, kubeconfig, kubectl, kubectl, ips[0], kubectl, kubectl, cpDir, cloudRoot, edgeRoot)
 	return nil
 }
 
@@ -234,6 +263,65 @@ func running(dir string) bool {
 		}
 	}
 	return false
+}
+
+// stopProcess stops the process whose pid file is given (SIGTERM, then
+// waits up to 10 s).
+func stopProcess(pidFile string) error {
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", pidFile, err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return fmt.Errorf("%s: %w", pidFile, err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		return nil // already gone
+	}
+	for i := 0; i < 100 && syscall.Kill(pid, 0) == nil; i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil
+}
+
+// deployDevice creates the sample DeviceModel and Device bound to edge-1 and
+// runs the mapper as a pod there, talking to the built-in broker, and waits
+// until the device's reported switch value shows in the API server.
+func deployDevice(ctx context.Context, cp *framework.ControlPlane) error {
+	restCfg, err := clientcmd.BuildConfigFromFlags("", cp.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	dyn, err := dynamic.NewForConfig(restCfg)
+	if err != nil {
+		return err
+	}
+	for _, doc := range []string{framework.ThermometerModel, framework.ThermometerDevice("thermo-1", "edge-1")} {
+		if err := framework.CreateYAML(ctx, dyn, doc); err != nil {
+			return err
+		}
+	}
+	if _, err := cp.Client.CoreV1().Pods("default").Create(ctx,
+		framework.MapperPod("thermometer-mapper", "edge-1", "thermo-1", "tcp://127.0.0.1:1884"), metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	return framework.WaitFor(wctx, "the thermometer's reported switch value in the API server", time.Second, nil, func(ctx context.Context) (bool, error) {
+		u, err := dyn.Resource(framework.DevicesGVR).Namespace("default").Get(ctx, "thermo-1", metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		twins, _, _ := unstructured.NestedSlice(u.Object, "status", "twins")
+		for _, tw := range twins {
+			m, _ := tw.(map[string]any)
+			if v, _, _ := unstructured.NestedString(m, "reported", "value"); m["propertyName"] == "switch" && v != "" {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
 }
 
 // deploySample runs the sample app on edge-1: a configmap and a 2-replica

@@ -14,7 +14,9 @@ import (
 
 	"github.com/cleanedge/kubeedge/components/apis/edgecore/v1alpha2"
 	"github.com/cleanedge/kubeedge/components/atomicfile"
+	"github.com/cleanedge/kubeedge/components/edge/devicetwin"
 	"github.com/cleanedge/kubeedge/components/edge/edgehub"
+	"github.com/cleanedge/kubeedge/components/edge/eventbus"
 	"github.com/cleanedge/kubeedge/components/edge/metamanager"
 	"github.com/cleanedge/kubeedge/components/edge/metamanager/store"
 	"github.com/cleanedge/kubeedge/components/edge/nodestatus"
@@ -83,6 +85,11 @@ func Run(ctx context.Context, cfg *v1alpha2.EdgeCore, log logr.Logger) error {
 	if edgedMod != nil {
 		mods = append(mods, edgedMod)
 	}
+	devMods, err := deviceModules(cfg, meta, hub, d, log)
+	if err != nil {
+		return err
+	}
+	mods = append(mods, devMods...)
 	if err := h.Add(mods...); err != nil {
 		return err
 	}
@@ -105,18 +112,26 @@ type LinkStatus struct {
 }
 
 // dispatcher routes what the cloud sends to the edge modules: objects to
-// MetaManager (which persists, acks and announces them); the rest is logged
-// until its module exists.
+// MetaManager (which persists, acks and announces them), twin messages to
+// DeviceTwin, user messages to EventBus; the rest is logged.
 type dispatcher struct {
 	log                  logr.Logger
 	status, node, server string
 	meta                 *metamanager.MetaManager
+	twin                 *devicetwin.DeviceTwin
+	bus                  *eventbus.Bus
 	// reconcile runs after each connect (in its own goroutine).
 	reconcile func()
 }
 
 func (d *dispatcher) HandleMessage(m message.Message) {
 	if d.meta != nil && d.meta.HandleCloudMessage(m) {
+		return
+	}
+	if d.twin != nil && d.twin.HandleCloudMessage(m) {
+		return
+	}
+	if d.bus != nil && d.bus.HandleCloudMessage(m) {
 		return
 	}
 	d.log.V(1).Info("message from the cloud not handled", "operation", m.Route.Operation, "resource", m.Route.Resource)

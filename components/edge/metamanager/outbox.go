@@ -133,9 +133,15 @@ func (m *MetaManager) flush(ctx context.Context) (sent bool, err error) {
 			return sent, nil
 		}
 		msg, err := message.Decode(e.Message)
-		if err != nil {
+		switch {
+		case err != nil:
 			m.log.Error(err, "outbox: dropped an undecodable entry", "seq", e.Seq)
-		} else {
+		case !expectsAnswer(msg):
+			// Clouds do not answer these: queue it on the link and move on.
+			if err := m.sender.Send(msg); err != nil {
+				return sent, err
+			}
+		default:
 			rctx, cancel := context.WithTimeout(ctx, outboxTimeout)
 			reply, err := m.requester.Request(rctx, msg)
 			cancel()
@@ -152,6 +158,16 @@ func (m *MetaManager) flush(ctx context.Context) (sent bool, err error) {
 		sent = true
 	}
 	return sent, nil
+}
+
+// expectsAnswer reports whether the cloud answers m. Upstream's cloud (and
+// ours, for compatibility) answers pod status, pod deletes and twin reports,
+// but not device state reports or membership requests.
+func expectsAnswer(m message.Message) bool {
+	if r, err := message.ParseDeviceResource(m.Route.Resource); err == nil {
+		return r.Event == message.DeviceTwinEdgeUpdated
+	}
+	return m.Route.Resource != message.ResourceMembershipDetail
 }
 
 // checkReply looks at the cloud's answer. A passing failure of the API

@@ -179,3 +179,31 @@ func TestOutboxLimit(t *testing.T) {
 		t.Fatalf("err %v, want ErrOutboxFull", err)
 	}
 }
+
+// Device state reports are not answered by any cloud: they must not hold up
+// the queue behind them.
+func TestOutboxDoesNotWaitForUnansweredKinds(t *testing.T) {
+	mm, s, _ := open(t)
+	c := &cloud{}
+	mm.requester = c
+	runMeta(t, mm)
+	mm.SetConnected(true)
+	state, _ := message.DefaultFactory.New(message.Route{Source: message.SourceTwin, Group: message.GroupResource,
+		Operation: message.OpUpdate, Resource: "device/d1/state/update"}, `{"device":{"state":"online"}}`)
+	twinMsg, _ := message.DefaultFactory.New(message.Route{Source: message.SourceTwin, Group: message.GroupResource,
+		Operation: message.OpUpdate, Resource: "device/d1/twin/edge_updated"}, map[string]any{"twin": map[string]any{}})
+	for _, m := range []message.Message{state, twinMsg} {
+		if err := mm.SendReliable(m, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "flush", func() bool { n, _ := mm.db.OutboxLen(); return n == 0 })
+	if got := c.got(); len(got) != 1 || got[0] != "device/d1/twin/edge_updated=" {
+		t.Fatalf("requests %v", got)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.sent) != 1 || s.sent[0].Route.Resource != "device/d1/state/update" {
+		t.Fatalf("sent %+v", s.sent)
+	}
+}
