@@ -75,6 +75,10 @@ func TestRuntimeSubscribe(t *testing.T) {
 	rec.expect(t, "stored/topic", "s")
 
 	c.publish(t, "custom/a", "before")
+	// The broker acknowledges before it dispatches: a marker on a subscribed
+	// topic makes sure "before" was seen (and ignored) first.
+	c.publish(t, "stored/topic", "marker")
+	rec.expect(t, "stored/topic", "marker")
 	if err := b.Subscribe(ctx, "custom/+"); err != nil {
 		t.Fatal(err)
 	}

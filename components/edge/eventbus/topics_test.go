@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cleanedge/kubeedge/components/apis/edgecore/v1alpha2"
+	"github.com/cleanedge/kubeedge/components/host"
 	"github.com/cleanedge/kubeedge/components/message"
 )
 
@@ -140,3 +141,9 @@ func TestConfig(t *testing.T) {
 		}
 	})
 }
+
+// The bus is a host module with readiness.
+var (
+	_ host.Module  = (*Bus)(nil)
+	_ host.Readier = (*Bus)(nil)
+)
