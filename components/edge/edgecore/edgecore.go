@@ -81,7 +81,7 @@ func Run(ctx context.Context, cfg *v1alpha2.EdgeCore, log logr.Logger) error {
 		RuntimeVersion:  runtimeVersion,
 	}, hub, log.WithName("nodestatus"))
 
-	mods := []host.Module{meta, hub, reporter}
+	mods := []host.Module{meta, &adminServer{path: AdminSocket(cfg), db: db, log: log.WithName("admin")}, hub, reporter}
 	if edgedMod != nil {
 		mods = append(mods, edgedMod)
 	}
