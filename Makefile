@@ -100,8 +100,10 @@ bench: ## Benchmarks (figures printed; no timed assertions)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 .PHONY: fuzz
-fuzz: ## Fuzz the wire decoder for a minute
+fuzz: ## Fuzz the wire decoder, the edge's cloud-message handling and DeviceTwin's MQTT input, a minute each
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./components/message/
+	$(GO) test -run '^$$' -fuzz FuzzCloudMessages -fuzztime 60s ./components/edge/metamanager/
+	$(GO) test -run '^$$' -fuzz FuzzHandleMQTT -fuzztime 60s ./components/edge/devicetwin/
 
 .PHONY: run
 run: deps build images ## Start the local cloud (control plane) and leave it running
