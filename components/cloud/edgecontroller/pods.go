@@ -3,6 +3,7 @@ package edgecontroller
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -296,6 +297,16 @@ func (d *downstream) refEvent(typ message.ResourceType, op message.Operation, o 
 		nodes = append(nodes, n)
 	}
 	d.mu.Unlock()
+	// A deleted object also leaves the nodes that hold it although no pod
+	// there uses it any more.
+	if h, ok := d.c.sender.(interface{ Holders(key string) []string }); ok && op == message.OpDelete {
+		key := message.Resource{Namespace: k.namespace, Type: typ, Name: k.name}.String()
+		for _, n := range h.Holders(key) {
+			if !slices.Contains(nodes, n) {
+				nodes = append(nodes, n)
+			}
+		}
+	}
 	for _, n := range nodes {
 		d.send(n, typ, op, k.namespace, k.name, meta.GetResourceVersion(), o)
 	}

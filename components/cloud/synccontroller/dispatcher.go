@@ -435,5 +435,18 @@ func (d *Dispatcher) Acked(node, key string) (Ack, bool) {
 	return a, ok
 }
 
+// Holders returns the nodes that acknowledged the object at key.
+func (d *Dispatcher) Holders(key string) []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []string
+	for node, st := range d.nodes {
+		if _, ok := st.acked[key]; ok {
+			out = append(out, node)
+		}
+	}
+	return out
+}
+
 // String helps logs.
 func (a Ack) String() string { return fmt.Sprintf("%s@%s", a.Key(), a.ResourceVersion) }

@@ -300,3 +300,20 @@ func TestObjectSyncStore(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// Holders names the nodes that acknowledged an object, so that its delete
+// reaches them even when nothing there uses it any more.
+func TestHolders(t *testing.T) {
+	d, _, _ := newDispatcher(nil)
+	for _, n := range []string{"n1", "n2"} {
+		d.NodeConnected(n)
+		m := podMsg(t, message.OpInsert, "p", "1", "10")
+		_ = d.Send(n, m)
+		if n == "n1" {
+			d.HandleAck(n, ack(m))
+		}
+	}
+	if h := d.Holders("default/pod/p"); len(h) != 1 || h[0] != "n1" {
+		t.Fatalf("holders %v", h)
+	}
+}

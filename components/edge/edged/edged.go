@@ -99,6 +99,7 @@ type Edged struct {
 	pullOff    map[string]*backoff                      // image pull back-off by uid/container
 	waiting    map[string]*corev1.ContainerStateWaiting // why a container is not running, by uid/container
 	lastSent   map[string]*corev1.PodStatus             // last status the cloud accepted, by uid
+	sentAtRV   map[string]string                        // the stored pod's resourceVersion when it was sent, by uid
 	startTimes map[string]time.Time                     // first time we saw the pod, by uid
 	volHashes  map[string]string                        // payload hash of written volume dirs
 	deleteSent map[string]time.Time                     // when the final delete went out, by uid
@@ -137,6 +138,7 @@ func New(cfg Config, rt *runtime.Runtime, store Store, sender Sender, log logr.L
 		pullOff:    map[string]*backoff{},
 		waiting:    map[string]*corev1.ContainerStateWaiting{},
 		lastSent:   map[string]*corev1.PodStatus{},
+		sentAtRV:   map[string]string{},
 		startTimes: map[string]time.Time{},
 		volHashes:  map[string]string{},
 		deleteSent: map[string]time.Time{},

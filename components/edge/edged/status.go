@@ -27,7 +27,13 @@ func (e *Edged) reportStatus(ctx context.Context, pod *corev1.Pod) error {
 	st := e.podStatus(pod, rp)
 	uid := string(pod.UID)
 	if last := e.lastSent[uid]; last != nil && equality.Semantic.DeepEqual(last, st) {
-		return nil
+		// Unchanged since it was sent. Send it again only if the cloud
+		// pushed a newer version of the pod whose status says otherwise
+		// (it was changed by someone else while the link was down, e.g. the
+		// node lifecycle controller marked the pod not Ready).
+		if e.sentAtRV[uid] == pod.ResourceVersion || equality.Semantic.DeepEqual(&pod.Status, st) {
+			return nil
+		}
 	}
 	msg, err := e.statusMessage(pod, st)
 	if err != nil {
@@ -37,6 +43,7 @@ func (e *Edged) reportStatus(ctx context.Context, pod *corev1.Pod) error {
 		return err
 	}
 	e.lastSent[uid] = st
+	e.sentAtRV[uid] = pod.ResourceVersion
 	return nil
 }
 

@@ -97,6 +97,7 @@ func (e *Edged) forget(keep func(uid string) bool) {
 	for uid := range e.lastSent {
 		if !keep(uid) {
 			delete(e.lastSent, uid)
+			delete(e.sentAtRV, uid)
 		}
 	}
 	for uid := range e.startTimes {
