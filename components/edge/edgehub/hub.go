@@ -127,10 +127,10 @@ func (h *Hub) Run(ctx context.Context) error {
 		conn, err := h.dial(ctx)
 		if err == nil {
 			h.serve(ctx, conn)
-			// A link that worked for a while broke: come back at once. Only
-			// links that die right after they open (a cloud refusing us)
-			// back off further.
-			if time.Since(start) > 10*time.Second {
+			// A link that worked broke: come back at once (within a second,
+			// jittered). Only links that die as they open (a cloud refusing
+			// us) back off further.
+			if time.Since(start) > time.Second {
 				backoff = h.cfg.BackoffMin
 			}
 		} else if ctx.Err() == nil {
