@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	k8stesting "k8s.io/client-go/testing"
 
@@ -490,4 +491,30 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// heldRecorder also answers what the reliable dispatcher recorded as held.
+type heldRecorder struct {
+	*recorder
+	held []types.NamespacedName
+}
+
+func (h heldRecorder) Held(string, message.ResourceType) []types.NamespacedName { return h.held }
+
+// After a cloudcore restart the controller's own memory is empty: a device
+// deleted meanwhile is known only from the dispatcher's ObjectSync record,
+// and the resync removes it from the node.
+func TestResyncRemovesDevicesHeldPerObjectSync(t *testing.T) {
+	e := start(t, model("lamp", "5"), dev1("edge-1", "10"))
+	e.rec.next(t, 3)
+	e.c.sender = heldRecorder{recorder: e.rec, held: []types.NamespacedName{
+		{Namespace: "default", Name: "dev1"}, {Namespace: "default", Name: "ghost"}}}
+	e.c.NodeConnected("edge-1")
+	got := e.rec.next(t, 4)
+	checkRoute(t, got[0], "edge-1", message.GroupTwin, message.OpUpdate, "membership")
+	if !strings.Contains(string(got[0].msg.Content), `"removed_devices":[{"id":"ghost","name":"ghost"}]`) {
+		t.Fatalf("membership %s", got[0].msg.Content)
+	}
+	checkRoute(t, got[1], "edge-1", message.GroupResource, message.OpDelete, "default/device/ghost")
+	e.rec.none(t)
 }

@@ -299,6 +299,11 @@ func (c *Controller) syncNode(_ context.Context, node string) {
 	}
 }
 
+// heldLister is the reliable dispatcher's record of what a node holds.
+type heldLister interface {
+	Held(node string, typ message.ResourceType) []types.NamespacedName
+}
+
 // sendFullMembership sends node one membership update adding every device
 // bound to it and removing the devices it was sent that are no longer bound
 // (stale). parentID, when set, makes it the answer to that request. Nothing
@@ -312,13 +317,25 @@ func (c *Controller) sendFullMembership(node, parentID string) (devs []*v1alpha2
 		current[types.NamespacedName{Namespace: d.Namespace, Name: d.Name}] = true
 	}
 	c.mu.Lock()
-	for k := range c.delivered[node] {
+	held := maps.Clone(c.delivered[node])
+	c.mu.Unlock()
+	// What the node acknowledged, as the reliable dispatcher recorded it in
+	// ObjectSync: after a cloudcore restart this is the only memory of the
+	// devices deleted while it was down.
+	if h, ok := c.sender.(heldLister); ok {
+		if held == nil {
+			held = map[types.NamespacedName]bool{}
+		}
+		for _, k := range h.Held(node, message.ResDevice) {
+			held[k] = true
+		}
+	}
+	for k := range held {
 		// The edge knows devices by name only: never remove a name still bound.
 		if !current[k] && !names[k.Name] {
 			stale = append(stale, k)
 		}
 	}
-	c.mu.Unlock()
 	if len(devs) == 0 && len(stale) == 0 && parentID == "" {
 		return nil, nil
 	}

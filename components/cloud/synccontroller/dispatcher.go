@@ -435,6 +435,22 @@ func (d *Dispatcher) Acked(node, key string) (Ack, bool) {
 	return a, ok
 }
 
+// Held returns the objects of type typ that node acknowledged (recorded in
+// ObjectSync, so it survives a cloudcore restart).
+func (d *Dispatcher) Held(node string, typ message.ResourceType) []types.NamespacedName {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []types.NamespacedName
+	if st := d.nodes[node]; st != nil {
+		for _, a := range st.acked {
+			if a.Type == typ {
+				out = append(out, types.NamespacedName{Namespace: a.Namespace, Name: a.Name})
+			}
+		}
+	}
+	return out
+}
+
 // Holders returns the nodes that acknowledged the object at key.
 func (d *Dispatcher) Holders(key string) []string {
 	d.mu.Lock()
