@@ -199,23 +199,7 @@ func startAutonomyEnv(ctx context.Context, t *testing.T) *autonomyEnv {
 	// cloud's certificate).
 	e.proxy = framework.StartProxy(t, e.c.wsAddr)
 	e.root = filepath.Join(dir, autonomyNode)
-	t.Cleanup(func() {
-		_ = framework.RunCommand(context.Background(), t, "keadm", "reset", "--force", "--root", e.root)
-	})
-	// keadm reset deletes the daemons' logs: keep them when the test fails.
-	t.Cleanup(func() {
-		if !t.Failed() {
-			return
-		}
-		for _, root := range []string{e.root, e.c.root} {
-			logs, _ := filepath.Glob(filepath.Join(layout.Under(root).Log, "*.log"))
-			for _, f := range logs {
-				if b, err := os.ReadFile(f); err == nil {
-					_ = os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o644)
-				}
-			}
-		}
-	})
+	resetOnCleanup(t, dir, e.root)
 	e.startEdgecore(ctx, t, "--remote-runtime-endpoint", e.ctr.Endpoint)
 	// The local API on a free port and a faster heartbeat; a re-run of join
 	// keeps them and restarts edgecore.
@@ -1091,12 +1075,7 @@ func (e *autonomyEnv) checkHistory(t *testing.T, h *history) {
 // testEdgecoreCrash kills edgecore with SIGKILL in the middle of a burst of
 // 200 updates of a configmap a pod on the node uses.
 func testEdgecoreCrash(ctx context.Context, t *testing.T, e *autonomyEnv) {
-	h := newHistory()
-	cm, err := e.client.CoreV1().ConfigMaps(autonomyNamespace).Get(ctx, "burst-config", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.Wrote(objKey{message.ResConfigMap, autonomyNamespace, "burst-config"}.String(), cm.ResourceVersion)
+	h := e.burstHistory(ctx, t)
 	before, err := e.running(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -1154,15 +1133,22 @@ func testEdgecoreCrash(ctx context.Context, t *testing.T, e *autonomyEnv) {
 	}
 }
 
-// testCloudcoreCrash kills cloudcore with SIGKILL in the middle of a burst
-// of updates and starts it again.
-func testCloudcoreCrash(ctx context.Context, t *testing.T, e *autonomyEnv) {
+// burstHistory starts a history of burst-config at its current version.
+func (e *autonomyEnv) burstHistory(ctx context.Context, t *testing.T) *history {
+	t.Helper()
 	h := newHistory()
 	cm, err := e.client.CoreV1().ConfigMaps(autonomyNamespace).Get(ctx, "burst-config", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.Wrote(objKey{message.ResConfigMap, autonomyNamespace, "burst-config"}.String(), cm.ResourceVersion)
+	return h
+}
+
+// testCloudcoreCrash kills cloudcore with SIGKILL in the middle of a burst
+// of updates and starts it again.
+func testCloudcoreCrash(ctx context.Context, t *testing.T, e *autonomyEnv) {
+	h := e.burstHistory(ctx, t)
 	stop := make(chan struct{})
 	wg := e.watchBurst(ctx, h, stop)
 	kill := make(chan struct{})
@@ -1306,12 +1292,7 @@ func testContainerdRestart(ctx context.Context, t *testing.T, e *autonomyEnv) {
 
 // testLinkReset resets the link twice in a burst of updates.
 func testLinkReset(ctx context.Context, t *testing.T, e *autonomyEnv) {
-	h := newHistory()
-	cm, err := e.client.CoreV1().ConfigMaps(autonomyNamespace).Get(ctx, "burst-config", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.Wrote(objKey{message.ResConfigMap, autonomyNamespace, "burst-config"}.String(), cm.ResourceVersion)
+	h := e.burstHistory(ctx, t)
 	stop := make(chan struct{})
 	wg := e.watchBurst(ctx, h, stop)
 	// Reset the link at update 20, and again as soon as edgecore is back
@@ -1319,7 +1300,7 @@ func testLinkReset(ctx context.Context, t *testing.T, e *autonomyEnv) {
 	var resets []time.Time
 	var relinks []time.Duration
 	accepted := e.proxy.Accepted()
-	err = e.burst(ctx, h, 150, 20*time.Millisecond, func(i int) {
+	err := e.burst(ctx, h, 150, 20*time.Millisecond, func(i int) {
 		if i < 20 || len(resets) == 2 {
 			return
 		}

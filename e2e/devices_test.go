@@ -105,10 +105,8 @@ func configureEdge(t *testing.T, root string, edit func(*v1alpha2.EdgeCore)) {
 
 func stopEdgecore(t *testing.T, root string) {
 	t.Helper()
-	pid := pidOf(t, root, "edgecore")
-	_ = syscall.Kill(pid, syscall.SIGTERM)
-	for i := 0; i < 100 && alive(pid); i++ {
-		time.Sleep(100 * time.Millisecond)
+	if err := framework.StopPID(pidOf(t, root, "edgecore"), 10*time.Second); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -177,14 +175,13 @@ func TestDevices(t *testing.T) {
 		t.Fatal(err)
 	}
 	root := filepath.Join(dir, "edge-1")
-	t.Cleanup(func() { _ = framework.RunCommand(context.Background(), t, "keadm", "reset", "--force", "--root", root) })
+	resetOnCleanup(t, dir, root)
 	join := func() {
 		framework.MustRun(ctx, t, "keadm", "join", "--cloudcore-ipport", c.wsAddr, "--certport", strconv.Itoa(c.httpsPort),
 			"--token", token, "--edgenode-name", "edge-1", "--root", root, "--edgecore-binary", edgecore,
 			"--remote-runtime-endpoint", ctr.Endpoint)
 	}
 	join()
-	keepLogs(t, dir, filepath.Join(c.root, "var/log/kubeedge/cloudcore.log"), filepath.Join(root, "var/log/kubeedge/edgecore.log"))
 	waitReady(ctx, t, c.cp.Client, "edge-1", true, 60*time.Second)
 
 	brokerPort, _ := framework.FreePort()
@@ -301,18 +298,6 @@ func TestDevices(t *testing.T) {
 		res := mqttResult(t, external, "$hw/events/device/thermo-2/twin/update", []byte("[]"))
 		if code, _ := res["code"].(float64); code != 400 {
 			t.Errorf("malformed payload via mosquitto: result %v, want code 400", res)
-		}
-	})
-}
-
-// keepLogs copies the daemons' logs into the test's artifact directory when
-// it ends, before keadm reset (registered earlier, so run later) removes them.
-func keepLogs(t *testing.T, dir string, paths ...string) {
-	t.Cleanup(func() {
-		for _, p := range paths {
-			if b, err := os.ReadFile(p); err == nil {
-				_ = os.WriteFile(filepath.Join(dir, filepath.Base(p)), b, 0o644)
-			}
 		}
 	})
 }

@@ -56,14 +56,29 @@ func initCloud(ctx context.Context, t *testing.T, dir string) *cloud {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		// Whatever the test did, leave nothing running.
-		_ = framework.RunCommand(context.Background(), t, "keadm", "reset", "--force", "--root", c.root)
-	})
+	resetOnCleanup(t, dir, c.root)
 	framework.MustRun(ctx, t, "keadm", "init", "--kube-config", cp.Kubeconfig, "--advertise-address", "127.0.0.1",
 		"--root", c.root, "--websocket-port", strconv.Itoa(c.wsPort), "--https-port", strconv.Itoa(c.httpsPort),
 		"--cloudcore-binary", cloudcore)
 	return c
+}
+
+// resetOnCleanup runs keadm reset for root when the test ends, whatever it
+// did, so that nothing is left running. reset removes the daemons' logs: a
+// failed test's are first copied into dir.
+func resetOnCleanup(t *testing.T, dir, root string) {
+	t.Helper()
+	t.Cleanup(func() {
+		if t.Failed() {
+			logs, _ := filepath.Glob(filepath.Join(layout.Under(root).Log, "*.log"))
+			for _, f := range logs {
+				if b, err := os.ReadFile(f); err == nil {
+					_ = os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o644)
+				}
+			}
+		}
+		_ = framework.RunCommand(context.Background(), t, "keadm", "reset", "--force", "--root", root)
+	})
 }
 
 func (c *cloud) token(ctx context.Context, t *testing.T) string {
@@ -83,9 +98,7 @@ func (c *cloud) join(ctx context.Context, t *testing.T, dir, node, token string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = framework.RunCommand(context.Background(), t, "keadm", "reset", "--force", "--root", root)
-	})
+	resetOnCleanup(t, dir, root)
 	framework.MustRun(ctx, t, "keadm", "join", "--cloudcore-ipport", c.wsAddr, "--certport", strconv.Itoa(c.httpsPort),
 		"--token", token, "--edgenode-name", node, "--root", root, "--edgecore-binary", edgecore)
 	return root

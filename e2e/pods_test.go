@@ -55,7 +55,7 @@ func TestDeploymentOnEdge(t *testing.T) {
 		t.Fatal(err)
 	}
 	root := filepath.Join(dir, "edge-1")
-	t.Cleanup(func() { _ = framework.RunCommand(context.Background(), t, "keadm", "reset", "--force", "--root", root) })
+	resetOnCleanup(t, dir, root)
 	framework.MustRun(ctx, t, "keadm", "join", "--cloudcore-ipport", c.wsAddr, "--certport", strconv.Itoa(c.httpsPort),
 		"--token", token, "--edgenode-name", "edge-1", "--root", root, "--edgecore-binary", edgecore,
 		"--remote-runtime-endpoint", ctr.Endpoint)

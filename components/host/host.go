@@ -456,3 +456,14 @@ func runModule(ctx context.Context, m Module) (err error) {
 	}()
 	return m.Run(ctx)
 }
+
+// Func is a Module made of a name and a run function.
+func Func(name string, run func(ctx context.Context) error) Module { return funcModule{name, run} }
+
+type funcModule struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+func (f funcModule) Name() string                  { return f.name }
+func (f funcModule) Run(ctx context.Context) error { return f.run(ctx) }

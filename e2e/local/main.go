@@ -265,8 +265,7 @@ func running(dir string) bool {
 	return false
 }
 
-// stopProcess stops the process whose pid file is given (SIGTERM, then
-// waits up to 10 s).
+// stopProcess stops the process whose pid file is given.
 func stopProcess(pidFile string) error {
 	b, err := os.ReadFile(pidFile)
 	if err != nil {
@@ -276,13 +275,7 @@ func stopProcess(pidFile string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", pidFile, err)
 	}
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
-		return nil // already gone
-	}
-	for i := 0; i < 100 && syscall.Kill(pid, 0) == nil; i++ {
-		time.Sleep(100 * time.Millisecond)
-	}
-	return nil
+	return framework.StopPID(pid, 10*time.Second)
 }
 
 // deployDevice creates the sample DeviceModel and Device bound to edge-1 and

@@ -83,7 +83,7 @@ func Run(ctx context.Context, cfg *v1alpha1.CloudCore, log logr.Logger) error {
 	// accepts nodes.
 	// DeviceController comes after the hub: a cluster without the device
 	// CRDs keeps it restarting (with a message) but never keeps nodes out.
-	mods := []host.Module{moduleFunc{"objectsync", syncs.Run}, disp, ctl, hub, moduleFunc{"tokenrefresher", refresher.Run}}
+	mods := []host.Module{host.Func("objectsync", syncs.Run), disp, ctl, hub, host.Func("tokenrefresher", refresher.Run)}
 	if rt.devices != nil {
 		mods = append(mods, rt.devices)
 	}
@@ -99,9 +99,9 @@ func Run(ctx context.Context, cfg *v1alpha1.CloudCore, log logr.Logger) error {
 		}
 		url := "https://" + net.JoinHostPort(hubCfg.AdvertiseAddress[0], strconv.Itoa(int(adm.Port))) + admission.MutatePodsPath
 		caPEM := certs.EncodeCertPEM(pki.CA.Cert.Raw)
-		mods = append(mods, server, moduleFunc{"admission-config", func(ctx context.Context) error {
+		mods = append(mods, server, host.Func("admission-config", func(ctx context.Context) error {
 			return admission.EnsureWebhookConfiguration(ctx, client, url, caPEM)
-		}})
+		}))
 	}
 	if err := h.Add(mods...); err != nil {
 		return err
@@ -110,14 +110,6 @@ func Run(ctx context.Context, cfg *v1alpha1.CloudCore, log logr.Logger) error {
 		"https", addr(true, hubCfg.HTTPS.Address, hubCfg.HTTPS.Port), "caSHA256", pki.CA.Hash())
 	return h.Run(ctx)
 }
-
-type moduleFunc struct {
-	name string
-	run  func(context.Context) error
-}
-
-func (m moduleFunc) Name() string                  { return m.name }
-func (m moduleFunc) Run(ctx context.Context) error { return m.run(ctx) }
 
 // router hands what CloudHub receives to the modules: acknowledgements to
 // the dispatcher, device messages to DeviceController, the rest to

@@ -795,6 +795,9 @@ func TestIsTwinTopic(t *testing.T) {
 		"SYS/dis/upload_records":                      false,
 		"$hw/events/device/d1/twin/cloud_updated":     false,
 		"$hw/events/device/d1/twin/update/../../x/up": false,
+		"app/user/x":                        false,
+		"$hw/events/devices/d/twin/update":  false,
+		"x/$hw/events/device/d/twin/update": false,
 	}
 	for topic, want := range tests {
 		if got := IsTwinTopic(topic); got != want {

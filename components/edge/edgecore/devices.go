@@ -43,7 +43,7 @@ func deviceModules(cfg *v1alpha2.EdgeCore, meta *metamanager.MetaManager, hub *e
 		twin := devicetwin.New(devicetwin.Config{NodeName: node}, meta.Store(), pub, meta, log.WithName("devicetwin"))
 		d.twin, route.twin = twin, twin
 		events := meta.Subscribe(message.ResDevice, 256)
-		mods = append(mods, twin, moduleFunc{"devicetwin-events", func(ctx context.Context) error {
+		mods = append(mods, twin, host.Func("devicetwin-events", func(ctx context.Context) error {
 			for {
 				select {
 				case <-ctx.Done():
@@ -52,7 +52,7 @@ func deviceModules(cfg *v1alpha2.EdgeCore, meta *metamanager.MetaManager, hub *e
 					twin.HandleDeviceEvent(ev)
 				}
 			}
-		}})
+		}))
 	}
 	if ms := m.MetaManager.MetaServer; ms.Enable {
 		srv := metaserver.New(metaserver.Config{Addr: ms.Server}, meta, log.WithName("metaserver"))
@@ -73,7 +73,7 @@ type mqttRoute struct {
 }
 
 func (r *mqttRoute) HandleMQTT(topic string, payload []byte) {
-	if eventbus.IsTwinTopic(topic) {
+	if devicetwin.IsTwinTopic(topic) {
 		if r.twin != nil {
 			r.twin.HandleMQTT(topic, payload)
 		}
@@ -95,11 +95,3 @@ type noBroker struct{}
 func (noBroker) Publish(string, []byte) error { return errNoBroker }
 
 var errNoBroker = errors.New("eventBus is disabled (modules.eventBus.enable): no MQTT broker to publish to")
-
-type moduleFunc struct {
-	name string
-	run  func(context.Context) error
-}
-
-func (f moduleFunc) Name() string                  { return f.name }
-func (f moduleFunc) Run(ctx context.Context) error { return f.run(ctx) }

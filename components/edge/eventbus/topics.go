@@ -31,18 +31,6 @@ type TopicStore interface {
 // ErrInvalidTopic is returned for a topic filter that is not valid MQTT.
 var ErrInvalidTopic = errors.New("invalid MQTT topic filter")
 
-// Topic prefixes of the messages DeviceTwin handles.
-const (
-	deviceTopicPrefix = "$hw/events/device/"
-	nodeTopicPrefix   = "$hw/events/node/"
-)
-
-// IsTwinTopic reports whether DeviceTwin handles messages of topic (device
-// and node events). Everything else goes to the cloud as an upload.
-func IsTwinTopic(topic string) bool {
-	return strings.HasPrefix(topic, deviceTopicPrefix) || strings.HasPrefix(topic, nodeTopicPrefix)
-}
-
 // UploadMessage builds the edge→cloud message for an MQTT message of a
 // non-twin topic: route bus/user/upload, resource the topic, content the
 // payload as a JSON string (invalid UTF-8 becomes U+FFFD, as upstream).

@@ -60,24 +60,6 @@ func TestValidFilter(t *testing.T) {
 	}
 }
 
-func TestIsTwinTopic(t *testing.T) {
-	tests := map[string]bool{
-		"$hw/events/device/d/twin/update":   true,
-		"$hw/events/device/d/state/update":  true,
-		"$hw/events/node/n/membership/get":  true,
-		"$hw/events/upload/x":               false,
-		"SYS/dis/upload_records":            false,
-		"app/user/x":                        false,
-		"$hw/events/devices/d/twin/update":  false,
-		"x/$hw/events/device/d/twin/update": false,
-	}
-	for topic, want := range tests {
-		if got := IsTwinTopic(topic); got != want {
-			t.Errorf("IsTwinTopic(%q) = %v, want %v", topic, got, want)
-		}
-	}
-}
-
 func TestUploadMessage(t *testing.T) {
 	f := message.Factory{Now: func() time.Time { return time.UnixMilli(1669180000000) }, NewID: func() string { return "id-1" }}
 	m, err := UploadMessage(f, "$hw/events/upload/a", []byte(`{"temp":"21"}`))

@@ -113,7 +113,7 @@ func TestInformerOverMetaManager(t *testing.T) {
 			c := cloud{t: t, mm: mm}
 			c.send(message.OpInsert, cloudPod("before", "10", map[string]string{"app": "web"}))
 
-			_, base := start(t, Config{}, MetaManagerSource(mm))
+			_, base := start(t, Config{}, mm)
 			cs, err := kubernetes.NewForConfig(&rest.Config{Host: base})
 			if err != nil {
 				t.Fatal(err)

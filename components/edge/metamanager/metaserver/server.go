@@ -39,6 +39,7 @@ const (
 )
 
 // Source is what the server reads: MetaManager's store and watches.
+// *metamanager.MetaManager is a Source.
 type Source interface {
 	// List returns the objects of a type, in one namespace or all ("").
 	List(ns string, typ message.ResourceType) ([]store.Object, error)
@@ -47,21 +48,6 @@ type Source interface {
 	// Watch returns a bounded channel of changes, closed when the reader
 	// falls behind or cancel is called.
 	Watch(typ message.ResourceType, buffer int) (<-chan metamanager.Event, func())
-}
-
-// MetaManagerSource adapts a MetaManager to Source.
-func MetaManagerSource(m *metamanager.MetaManager) Source { return mmSource{m} }
-
-type mmSource struct{ m *metamanager.MetaManager }
-
-func (s mmSource) List(ns string, typ message.ResourceType) ([]store.Object, error) {
-	return s.m.Store().List(ns, typ)
-}
-
-func (s mmSource) Get(key message.Resource) (store.Object, bool, error) { return s.m.Store().Get(key) }
-
-func (s mmSource) Watch(typ message.ResourceType, buffer int) (<-chan metamanager.Event, func()) {
-	return s.m.Watch(typ, buffer)
 }
 
 // Config configures the server.
