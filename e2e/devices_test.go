@@ -27,7 +27,10 @@ import (
 	"github.com/cleanedge/kubeedge/components/apis/devices/twin"
 	devv1 "github.com/cleanedge/kubeedge/components/apis/devices/v1alpha2"
 	"github.com/cleanedge/kubeedge/components/apis/edgecore/v1alpha2"
+	"github.com/cleanedge/kubeedge/components/edge/metamanager/store"
+	"github.com/cleanedge/kubeedge/components/message"
 	"github.com/cleanedge/kubeedge/e2e/framework"
+	"github.com/cleanedge/kubeedge/keadm/layout"
 )
 
 func getDevice(ctx context.Context, dyn dynamic.Interface, name string) (*devv1.Device, error) {
@@ -276,6 +279,29 @@ func TestDevices(t *testing.T) {
 		waitReported(ctx, t, dyn, "thermo-1", "temperature", func(v string) bool { return v != "" }, "temperature", 10*time.Second)
 		if local.Twin["switch"].Expected == nil || *local.Twin["switch"].Expected.Value != "on" {
 			t.Errorf("edge twin expected %+v, want on", local.Twin["switch"].Expected)
+		}
+	})
+
+	t.Run("edgecore backup: a hot meta.db snapshot holds the devices and twins", func(t *testing.T) {
+		out := filepath.Join(dir, "backup", "meta.db")
+		framework.MustRun(ctx, t, "edgecore", "backup", "--config", layout.Under(root).EdgeCoreConfig(), "-o", out)
+		fi, err := os.Stat(out)
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("backup %s: %v %v", out, fi, err)
+		}
+		db, err := store.Open(out, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, found, err := db.Get(message.Resource{Namespace: "default", Type: message.ResDevice, Name: "thermo-1"}); err != nil || !found {
+			t.Errorf("device thermo-1 in the backup: found=%v err=%v", found, err)
+		}
+		if twins, err := db.ListType("devicetwin"); err != nil || len(twins) == 0 {
+			t.Errorf("twins in the backup: %d, err %v", len(twins), err)
+		}
+		if pid := pidOf(t, root, "edgecore"); !alive(pid) {
+			t.Error("edgecore stopped during the backup")
 		}
 	})
 
